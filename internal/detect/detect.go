@@ -126,7 +126,7 @@ func fromOSRelease(fsys fs.FS) (model.Distribution, bool, error) {
 		kv, ok, err = readKeyValues(fsys, name)
 	}
 	if err != nil || !ok || kv["ID"] == "" {
-		return model.Distribution{}, false, nil
+		return model.Distribution{}, false, err
 	}
 	d := model.Distribution{
 		ID:              kv["ID"],
@@ -340,8 +340,8 @@ func namespace(d model.Distribution) string {
 	case "almalinux":
 		return prefixed("alma:", major(v))
 	case "amzn":
-		if m := major(v); len(m) == 4 && m < "2023" {
-			return prefixed("amzn:", majorMinor(v))
+		if m, mm := major(v), majorMinor(v); len(m) == 4 && m < "2023" && mm != "" {
+			return prefixed("amzn:", mm)
 		}
 		return prefixed("amzn:", major(v))
 	case "opensuse", "opensuse-leap":

@@ -46,7 +46,7 @@ func fixtureImages(t *testing.T) map[string]fs.FS {
 			return err
 		}
 		if strings.HasSuffix(rel, ".txtar") {
-			images[rel] = fstest.MapFS{osRel: {Data: txtar(t, data)["os-release"]}}
+			images[rel] = fstest.MapFS{osRel: {Data: txtar(data)["os-release"]}}
 			return nil
 		}
 		w, ok := wants[rel]
@@ -73,8 +73,7 @@ func isImageRoot(dir string) bool {
 }
 
 // txtar splits a txtar archive into its files.
-func txtar(t *testing.T, data []byte) map[string][]byte {
-	t.Helper()
+func txtar(data []byte) map[string][]byte {
 	files := map[string][]byte{}
 	var name string
 	for line := range strings.Lines(string(data)) {
@@ -201,7 +200,7 @@ func TestClaircoreExpectations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ar := txtar(t, data)
+			ar := txtar(data)
 			var parsed map[string]string
 			var dist struct {
 				DID        string `json:"did"`
