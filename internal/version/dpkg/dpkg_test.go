@@ -1,14 +1,11 @@
 package dpkg
 
 import (
-	"bufio"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/vigil-scanner/vigil/internal/testdata"
 	"github.com/vigil-scanner/vigil/internal/version/versiontest"
 )
 
@@ -38,17 +35,10 @@ func TestLenientWarns(t *testing.T) {
 }
 
 func TestParseVectors(t *testing.T) {
-	f, err := os.Open(testdata.Path(t, "versions", "dpkg-upstream-parse.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	counts := map[string][2]int{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
+	counts := versiontest.Tally{}
+	versiontest.Lines(t, "dpkg-upstream-parse.tsv", func(n int, line string) {
 		if strings.HasPrefix(line, "#") || line == "" {
-			continue
+			return
 		}
 		col := strings.Split(line, "\t")
 		if len(col) != 6 {
@@ -79,18 +69,12 @@ func TestParseVectors(t *testing.T) {
 		default:
 			t.Fatalf("line %d: unknown expectation %q", n, expect)
 		}
-		c := counts[expect]
-		c[1]++
-		if ok {
-			c[0]++
-		} else {
+		counts.Add(expect, ok)
+		if !ok {
 			t.Errorf("line %d: %q: want %s, got %+v, Parse error %v, Lint %v", n, v, expect, parsed, perr, lint)
 		}
-		counts[expect] = c
-	}
-	for k, c := range counts {
-		t.Logf("dpkg-upstream-parse.tsv %-8s %d/%d", k, c[0], c[1])
-	}
+	})
+	counts.Log(t, "dpkg-upstream-parse.tsv")
 }
 
 func TestParseSplit(t *testing.T) {

@@ -14,8 +14,14 @@ import (
 	"testing"
 
 	"github.com/vigil-scanner/vigil/internal/testdata"
-	"github.com/vigil-scanner/vigil/internal/version"
 )
+
+// Comparator is version.Comparator, restated: package version imports the
+// comparators whose tests import this package.
+type Comparator interface {
+	Compare(a, b string) (int, error)
+	Valid(v string) error
+}
 
 // Pair is one data line of a pair file: A Op B.
 type Pair struct {
@@ -38,23 +44,15 @@ func Pairs(t testing.TB, names ...string) []Pair {
 
 func pairs(t testing.TB, name string) []Pair {
 	t.Helper()
-	f, err := os.Open(testdata.Path(t, "versions", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []Pair
 	cat := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
+	Lines(t, name, func(n int, line string) {
 		if c, ok := strings.CutPrefix(line, "# category:"); ok {
 			cat = strings.TrimSpace(c)
-			continue
+			return
 		}
 		if line == "" || line[0] == '#' {
-			continue
+			return
 		}
 		f := strings.Split(line, "\t")
 		if len(f) < 3 {
@@ -65,19 +63,62 @@ func pairs(t testing.TB, name string) []Pair {
 			p.Origin = f[3]
 		}
 		out = append(out, p)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if len(out) == 0 {
 		t.Fatalf("%s: no pairs", name)
 	}
 	return out
 }
 
+// Lines calls fn with each line of versions/<name> and its number, skipping
+// t when the file is absent.
+func Lines(t testing.TB, name string, fn func(n int, line string)) {
+	t.Helper()
+	f, err := os.Open(testdata.Path(t, "versions", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		fn(n, sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Tally counts passed and total checks per kind.
+type Tally map[string]*[2]int
+
+// Add counts one check of kind.
+func (c Tally) Add(kind string, ok bool) {
+	if c[kind] == nil {
+		c[kind] = new([2]int)
+	}
+	c[kind][1]++
+	if ok {
+		c[kind][0]++
+	}
+}
+
+// Log logs the counts, kinds sorted, prefixed by name.
+func (c Tally) Log(t testing.TB, name string) {
+	t.Helper()
+	kinds := make([]string, 0, len(c))
+	for k := range c {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		t.Logf("%s %-12s %5d/%-5d %6.2f%%", name, k, c[k][0], c[k][1], 100*float64(c[k][0])/float64(c[k][1]))
+	}
+}
+
 // Answer is what a comparator says about a pair: "<", "=", ">" or "!"
 // (refused).
-func Answer(c version.Comparator, a, b string) string {
+func Answer(c Comparator, a, b string) string {
 	r, err := c.Compare(a, b)
 	if err != nil {
 		return "!"
@@ -103,7 +144,7 @@ func Agrees(op, got string) bool {
 }
 
 // GradeFiles grades c on each named file in a subtest of its own.
-func GradeFiles(t *testing.T, c version.Comparator, names ...string) {
+func GradeFiles(t *testing.T, c Comparator, names ...string) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) { Grade(t, name, c, Pairs(t, name)) })
 	}
@@ -111,45 +152,25 @@ func GradeFiles(t *testing.T, c version.Comparator, names ...string) {
 
 // Grade compares every pair with c, logs the agreement per category and per
 // expected op, and fails t on any disagreement, printing the first ones.
-func Grade(t *testing.T, name string, c version.Comparator, pairs []Pair) {
+func Grade(t *testing.T, name string, c Comparator, pairs []Pair) {
 	t.Helper()
-	type tally struct{ ok, n int }
-	byCat, byOp := map[string]*tally{}, map[string]*tally{}
-	add := func(m map[string]*tally, k string, ok bool) {
-		if m[k] == nil {
-			m[k] = &tally{}
-		}
-		m[k].n++
-		if ok {
-			m[k].ok++
-		}
-	}
+	byCat, byOp := Tally{}, Tally{}
 	var bad []string
 	for _, p := range pairs {
 		got := Answer(c, p.A, p.B)
 		ok := Agrees(p.Op, got)
-		add(byCat, p.Category, ok)
-		add(byOp, p.Op, ok)
+		cat := p.Category
+		if cat == "" {
+			cat = "(none)"
+		}
+		byCat.Add(cat, ok)
+		byOp.Add(p.Op, ok)
 		if !ok {
 			bad = append(bad, fmt.Sprintf("line %d: %q %s %q, got %s", p.Line, p.A, p.Op, p.B, got))
 		}
 	}
-	report := func(kind string, m map[string]*tally) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			label := k
-			if label == "" {
-				label = "(none)"
-			}
-			t.Logf("%s %s %-10s %5d/%-5d %6.2f%%", name, kind, label, m[k].ok, m[k].n, 100*float64(m[k].ok)/float64(m[k].n))
-		}
-	}
-	report("category", byCat)
-	report("op", byOp)
+	byCat.Log(t, name+" category")
+	byOp.Log(t, name+" op")
 	t.Logf("%s: %d/%d agree (%.2f%%)", name, len(pairs)-len(bad), len(pairs), 100*float64(len(pairs)-len(bad))/float64(len(pairs)))
 	if len(bad) > 0 {
 		t.Errorf("%s: %d disagreements; first ones:\n  %s", name, len(bad), strings.Join(bad[:min(len(bad), 10)], "\n  "))
@@ -157,7 +178,7 @@ func Grade(t *testing.T, name string, c version.Comparator, pairs []Pair) {
 }
 
 // Valid returns the distinct versions of pairs that c accepts.
-func Valid(c version.Comparator, pairs []Pair) []string {
+func Valid(c Comparator, pairs []Pair) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range pairs {
@@ -173,7 +194,7 @@ func Valid(c version.Comparator, pairs []Pair) []string {
 
 // TotalOrder checks on valid versions that c is reflexive, antisymmetric
 // and transitive (on random triples), and that Valid agrees with Compare.
-func TotalOrder(t *testing.T, c version.Comparator, versions []string, triples int) {
+func TotalOrder(t *testing.T, c Comparator, versions []string, triples int) {
 	t.Helper()
 	if len(versions) < 3 {
 		t.Fatalf("only %d versions", len(versions))
@@ -215,7 +236,7 @@ func TotalOrder(t *testing.T, c version.Comparator, versions []string, triples i
 
 // Fuzz seeds f with every pair of the named files and fuzzes c: each input
 // goes through Antisymmetric, then through check when it is not nil.
-func Fuzz(f *testing.F, c version.Comparator, strict bool, check func(t *testing.T, a, b string), names ...string) {
+func Fuzz(f *testing.F, c Comparator, strict bool, check func(t *testing.T, a, b string), names ...string) {
 	f.Helper()
 	for _, p := range Pairs(f, names...) {
 		f.Add(p.A, p.B)
@@ -232,7 +253,7 @@ func Fuzz(f *testing.F, c version.Comparator, strict bool, check func(t *testing
 // neither panics nor disagrees with itself when the sides are swapped, that
 // it refuses only pairs with an invalid side (all of them when strict), and
 // that a version equals itself.
-func Antisymmetric(t *testing.T, c version.Comparator, strict bool, a, b string) {
+func Antisymmetric(t *testing.T, c Comparator, strict bool, a, b string) {
 	ab, errA := c.Compare(a, b)
 	ba, errB := c.Compare(b, a)
 	if (errA == nil) != (errB == nil) {
@@ -257,7 +278,7 @@ func Antisymmetric(t *testing.T, c version.Comparator, strict bool, a, b string)
 }
 
 // Benchmark times c.Compare over all pairs of the named files.
-func Benchmark(b *testing.B, c version.Comparator, names ...string) {
+func Benchmark(b *testing.B, c Comparator, names ...string) {
 	pairs := Pairs(b, names...)
 	b.ReportAllocs()
 	b.ResetTimer()
