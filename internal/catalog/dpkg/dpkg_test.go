@@ -16,12 +16,7 @@ import (
 
 func parseFile(t testing.TB, dbPath, file string) ([]model.Package, error) {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	return Cataloger{}.Parse(dbPath, f)
+	return cattest.ParseFile(t, Cataloger{}, dbPath, file)
 }
 
 func mustParse(t testing.TB, dbPath, file string) []model.Package {

@@ -2,6 +2,8 @@
 package cattest
 
 import (
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -33,4 +35,21 @@ func Expect(t testing.TB, pkgs []model.Package, err error, path string, row func
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
+}
+
+// Parser is the Parse half of catalog.Cataloger (cattest cannot import
+// catalog, which imports the catalogers).
+type Parser interface {
+	Parse(path string, r io.Reader) ([]model.Package, error)
+}
+
+// ParseFile parses the file at file as the database at dbPath.
+func ParseFile(t testing.TB, p Parser, dbPath, file string) ([]model.Package, error) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return p.Parse(dbPath, f)
 }

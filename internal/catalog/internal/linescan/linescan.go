@@ -38,7 +38,7 @@ func New(path string, r io.Reader) *Scanner {
 
 // NewSize returns a Scanner with the given bounds.
 func NewSize(path string, r io.Reader, maxLine int, maxSize int64) *Scanner {
-	lim := &limitReader{r: r, left: maxSize}
+	lim := LimitReader(r, maxSize).(*limitReader)
 	sc := bufio.NewScanner(lim)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine+2) // +2: room for "\r\n"
 	return &Scanner{path: path, sc: sc, lim: lim, maxLine: maxLine}
@@ -90,6 +90,10 @@ func (s *Scanner) Err() error { return s.err }
 func (s *Scanner) Errorf(n int, format string, args ...any) error {
 	return fmt.Errorf("%s: line %d: "+format, append([]any{s.path, n}, args...)...)
 }
+
+// LimitReader passes through at most n bytes of r, then fails with
+// ErrTooLarge if more input follows (io.LimitReader would end silently).
+func LimitReader(r io.Reader, n int64) io.Reader { return &limitReader{r: r, left: n} }
 
 // limitReader passes through at most left bytes, then fails with
 // ErrTooLarge if more input follows.
