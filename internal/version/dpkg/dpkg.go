@@ -7,7 +7,9 @@
 // number in 0..2147483647; without a ':' it is 0. The revision is the text
 // after the last '-' of the rest; without a '-' it is empty, which compares
 // like "0". dpkg refuses empty versions, empty epochs, empty upstream parts,
-// empty revisions and nothing after the ':'. It only warns (and still
+// empty revisions, nothing after the ':' and (as no C string can hold one)
+// NUL bytes; `dpkg --compare-versions` alone reads "" and "<unknown>" as an
+// empty version, which Compare does not. dpkg only warns (and still
 // compares) when the upstream part does not start with a digit or when the
 // upstream part has characters outside [A-Za-z0-9.+~:-], or the revision
 // outside [A-Za-z0-9.+~].
@@ -138,6 +140,9 @@ func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 // parse fills r and returns "" or the reason dpkg refuses s.
 func parse(s string, r *Version) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		return "version string has a NUL byte" // a C string would end there
+	}
 	i := 0
 	for i < len(s) && isBlank(s[i]) {
 		i++
