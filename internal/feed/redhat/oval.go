@@ -119,8 +119,9 @@ type OVALSummary struct {
 //   - "P is installed" together with "P is not installed" (Red Hat's
 //     "Unaffected components" definitions): model.StateNotAffected.
 //
-// Signature-key, running-kernel and boot-entry tests cannot be decided from a
-// package list and count as true. Definitions come before the tests they use,
+// Signature-key, running-kernel, boot-entry and "kernel version equals X"
+// tests (the precondition of a kpatch-patch-X fix) cannot be decided from a
+// package list, or concern another package, and count as true. Definitions come before the tests they use,
 // so the compact definitions are held until the document ends; the document is
 // decoded as a stream, never read whole.
 func ParseOVAL(ctx context.Context, r io.Reader, opts OVALOptions, emit func(model.Advisory) error) (OVALSummary, error) {
@@ -445,7 +446,13 @@ func classify(t Test, opts *OVALOptions) (Condition, error) {
 			}
 			return Condition{}, fmt.Errorf("rpminfo test %s (%q): state has no evr", t.ID, t.Comment)
 		}
-		if st.EVROp != "less than" {
+		switch st.EVROp {
+		case "less than":
+		case "equals":
+			// "kernel version equals X", the precondition of a kpatch-patch-X
+			// test: a condition on another package, whose name pins X.
+			return Condition{Kind: CondIgnore}, nil
+		default:
 			return Condition{}, fmt.Errorf("rpminfo test %s: evr operation %q unsupported", t.ID, st.EVROp)
 		}
 		if err := checkEVR(st.EVR); err != nil {
