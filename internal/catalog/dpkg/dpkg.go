@@ -40,6 +40,7 @@
 package dpkg
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -75,15 +76,27 @@ func (Cataloger) Parse(path string, r io.Reader) ([]model.Package, error) {
 	return parse(path, r)
 }
 
-// simple are the fields read, which must hold one line.
-var simple = map[string]bool{"Package": true, "Version": true, "Architecture": true, "Source": true, "Status": true}
+// The fields read, which must hold one line.
+const (
+	fPackage = iota
+	fVersion
+	fArch
+	fSource
+	fStatus
+	nFields
+)
+
+var fieldNames = [nFields]string{"Package", "Version", "Architecture", "Source", "Status"}
+
+// field maps a field name to its index among the fields read.
+var field = map[string]int{"Package": fPackage, "Version": fVersion, "Architecture": fArch, "Source": fSource, "Status": fStatus}
 
 // paragraph is one control paragraph being read.
 type paragraph struct {
-	start  int               // line of its first field
-	fields map[string]string // simple fields
-	lines  map[string]int    // line of each simple field
-	last   string            // name of the field continuation lines belong to
+	start int             // line of its first field, 0 before one
+	vals  [nFields]string // values of the fields read
+	lines [nFields]int    // line of each field read, 0 when absent
+	last  int             // field read that continuation lines would join, or -1
 }
 
 // parse reads a status or status.d file from r; path names it in errors and
@@ -91,13 +104,13 @@ type paragraph struct {
 func parse(path string, r io.Reader) ([]model.Package, error) {
 	sc := linescan.New(path, r)
 	var pkgs []model.Package
-	var p *paragraph
+	var p paragraph
 	end := func() error {
-		if p == nil {
+		if p.start == 0 {
 			return nil
 		}
 		pkg, ok, err := p.pkg(path, sc)
-		p = nil
+		p = paragraph{}
 		if err != nil || !ok {
 			return err
 		}
@@ -108,42 +121,43 @@ func parse(path string, r io.Reader) ([]model.Package, error) {
 		return nil
 	}
 	for sc.Scan() {
-		line := sc.Text()
-		if strings.TrimLeft(line, " \t") == "" {
+		line := sc.Bytes()
+		if len(bytes.TrimLeft(line, " \t")) == 0 {
 			if err := end(); err != nil {
 				return nil, err
 			}
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if p == nil {
+			if p.start == 0 {
 				return nil, sc.Errorf(sc.Line(), "continuation line outside a field")
 			}
-			if simple[p.last] {
-				return nil, sc.Errorf(sc.Line(), "continuation line in single-line field %s", p.last)
+			if p.last >= 0 {
+				return nil, sc.Errorf(sc.Line(), "continuation line in single-line field %s", fieldNames[p.last])
 			}
 			continue
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, sc.Errorf(sc.Line(), "malformed field line %q", linescan.Clip(line))
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+			return nil, sc.Errorf(sc.Line(), "malformed field line %q", linescan.Clip(string(line)))
 		}
-		if p == nil {
-			p = &paragraph{start: sc.Line(), fields: map[string]string{}, lines: map[string]int{}}
+		if p.start == 0 {
+			p.start = sc.Line()
 		}
-		p.last = name
-		if name == "Abi" || name == "Feature" {
+		if string(name) == "Abi" || string(name) == "Feature" {
 			return nil, sc.Errorf(sc.Line(), "%w: vcpkg field %s (a vcpkg status file)", ErrNotDpkg, name)
 		}
-		if !simple[name] {
+		f, ok := field[string(name)]
+		if !ok {
+			p.last = -1
 			continue
 		}
-		value = strings.TrimSpace(value)
-		if old, dup := p.fields[name]; dup && old != value {
-			return nil, sc.Errorf(sc.Line(), "duplicate field %s (%q, first %q at line %d)", name, linescan.Clip(value), linescan.Clip(old), p.lines[name])
+		p.last = f
+		v := string(bytes.TrimSpace(value))
+		if p.lines[f] != 0 && p.vals[f] != v {
+			return nil, sc.Errorf(sc.Line(), "duplicate field %s (%q, first %q at line %d)", fieldNames[f], linescan.Clip(v), linescan.Clip(p.vals[f]), p.lines[f])
 		}
-		p.fields[name] = value
-		p.lines[name] = sc.Line()
+		p.vals[f], p.lines[f] = v, sc.Line()
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -157,27 +171,26 @@ func parse(path string, r io.Reader) ([]model.Package, error) {
 // pkg turns a finished paragraph into a package; ok is false for a package
 // whose files are not installed.
 func (p *paragraph) pkg(path string, sc *linescan.Scanner) (model.Package, bool, error) {
-	f := p.fields
-	name := f["Package"]
+	name := p.vals[fPackage]
 	if name == "" {
 		return model.Package{}, false, sc.Errorf(p.start, "paragraph without a Package value")
 	}
-	if st, ok := f["Status"]; ok {
-		installed, err := parseStatus(st)
+	if p.lines[fStatus] != 0 {
+		installed, err := parseStatus(p.vals[fStatus])
 		if err != nil {
-			return model.Package{}, false, sc.Errorf(p.lines["Status"], "package %s: %v", name, err)
+			return model.Package{}, false, sc.Errorf(p.lines[fStatus], "package %s: %v", name, err)
 		}
 		if !installed {
 			return model.Package{}, false, nil
 		}
 	}
-	version := f["Version"]
+	version := p.vals[fVersion]
 	if version == "" {
 		return model.Package{}, false, sc.Errorf(p.start, "installed package %s without a Version value", name)
 	}
-	srcName, srcVersion, err := parseSource(f["Source"])
+	srcName, srcVersion, err := parseSource(p.vals[fSource])
 	if err != nil {
-		return model.Package{}, false, sc.Errorf(p.lines["Source"], "package %s: %v", name, err)
+		return model.Package{}, false, sc.Errorf(p.lines[fSource], "package %s: %v", name, err)
 	}
 	if srcName == "" {
 		srcName = name
@@ -189,7 +202,7 @@ func (p *paragraph) pkg(path string, sc *linescan.Scanner) (model.Package, bool,
 		Kind:          model.KindDpkg,
 		Name:          name,
 		Version:       version,
-		Arch:          f["Architecture"],
+		Arch:          p.vals[fArch],
 		SourceName:    srcName,
 		SourceVersion: srcVersion,
 		DBPath:        path,

@@ -1,7 +1,9 @@
 // Package linescan reads an untrusted text database line by line with
-// bounds: each line may hold at most MaxLine bytes and the whole input at
-// most MaxSize bytes. Lines are returned without their "\n" or "\r\n"
-// ending. Errors name the file and, where one applies, the line.
+// bounds: each line may hold at most a line limit and the whole input at
+// most a size limit (DefaultMaxLine and DefaultMaxSize unless given).
+// Lines are returned without their "\n" or "\r\n" ending. Errors name
+// the file and, where one applies, the line. LimitReader bounds any other
+// untrusted stream the same way.
 package linescan
 
 import (
@@ -71,12 +73,15 @@ func (s *Scanner) Scan() bool {
 
 // Text is the current line without its line ending; a trailing "\r" (a
 // CRLF ending) is removed too.
-func (s *Scanner) Text() string {
+func (s *Scanner) Text() string { return string(s.Bytes()) }
+
+// Bytes is Text without a copy, valid until the next Scan.
+func (s *Scanner) Bytes() []byte {
 	b := s.sc.Bytes()
 	if n := len(b); n > 0 && b[n-1] == '\r' {
 		b = b[:n-1]
 	}
-	return string(b)
+	return b
 }
 
 // Line is the 1-based number of the current line.
