@@ -17,8 +17,9 @@
 //     that order (Oracle Linux also ships a redhat-release naming RHEL); the
 //     product named in the text, not the file name, gives the ID.
 //
-// When os-release has an ID but no VERSION_ID, sources 2–6 are read and a
-// result with the same ID lends its version and codename.
+// When os-release has an ID but no VERSION_ID, the first of sources 2–6
+// naming the same ID lends its version (and codename, if os-release has
+// none).
 //
 // Codenames (Debian and Ubuntu only): VERSION_CODENAME, then
 // UBUNTU_CODENAME, then the built-in table for VERSION_ID, then the first
@@ -42,12 +43,13 @@
 //     <major>; CentOS Stream is centos-stream:<major>, as CentOS Linux data
 //     does not apply to it;
 //   - amzn:<major>, or <YYYY.MM> for Amazon Linux AMI (2011–2018 releases);
-//   - opensuse-leap:<major.minor> (also for the old ID opensuse);
+//   - opensuse-leap:<major.minor> (also for the old ID opensuse when NAME
+//     says Leap);
 //   - any other ID: <ID>:<VERSION_ID> verbatim; none without a version.
 //
 // A release file that does not exist is skipped; one that is not a regular
-// file, is larger than its bound (64 KiB, apt sources 256 KiB, lines 8 KiB)
-// or cannot be read is an error, as is an os-release or lsb-release that
+// file, is larger than its bound (64 KiB, apt sources 256 KiB, lines 8 KiB,
+// 128 files in sources.list.d) or cannot be read is an error, as is an os-release or lsb-release that
 // does not parse. Unrecognised content in the other files is skipped.
 package detect
 
@@ -103,11 +105,11 @@ func detect(fsys fs.FS) (model.Distribution, bool, error) {
 	if err != nil || (ok && d.VersionID != "") {
 		return d, ok, err
 	}
-	fb, fbOK, err := fromOtherFiles(fsys)
+	fb, fbOK, err := fromOtherFiles(fsys, d.ID)
 	if err != nil || !ok {
 		return fb, fbOK, err
 	}
-	if fbOK && fb.ID == d.ID {
+	if fbOK {
 		d.VersionID = fb.VersionID
 		if d.VersionCodename == "" {
 			d.VersionCodename = fb.VersionCodename
@@ -194,12 +196,14 @@ func codename(id, ubuntuCodename, versionID, versionText string) string {
 	return word
 }
 
-// fromOtherFiles identifies the system from the sources after os-release.
-func fromOtherFiles(fsys fs.FS) (model.Distribution, bool, error) {
+// fromOtherFiles identifies the system from the sources after os-release,
+// the first that names id when id is not empty.
+func fromOtherFiles(fsys fs.FS, id string) (model.Distribution, bool, error) {
 	for _, find := range []func(fs.FS) (model.Distribution, bool, error){
 		fromLSBRelease, fromAptSources, fromDebianVersion, fromAlpineRelease, fromRHRelease,
 	} {
-		if d, ok, err := find(fsys); err != nil || ok {
+		d, ok, err := find(fsys)
+		if err != nil || ok && (id == "" || d.ID == id) {
 			return d, ok, err
 		}
 	}
@@ -344,8 +348,12 @@ func namespace(d model.Distribution) string {
 			return prefixed("amzn:", mm)
 		}
 		return prefixed("amzn:", major(v))
-	case "opensuse", "opensuse-leap":
+	case "opensuse-leap":
 		return prefixed("opensuse-leap:", majorMinor(v))
+	case "opensuse": // Leap 42.x and 15.0 still used this ID
+		if strings.Contains(d.Name, "Leap") {
+			return prefixed("opensuse-leap:", majorMinor(v))
+		}
 	}
 	return prefixed(d.ID+":", v)
 }
