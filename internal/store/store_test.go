@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/vigil-scanner/vigil/internal/model"
+)
+
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func adv(id, pkg, fixed string) model.Advisory {
+	return model.Advisory{Source: "debian-tracker", ID: id, Namespace: "debian:12", Package: pkg, SourcePackage: true,
+		VersionFormat: model.KindDpkg, State: model.StateFixed, FixedVersion: fixed, Severity: model.SeverityHigh,
+		Aliases: []string{"DSA-1"}, Arch: []string{"amd64", "arm64"}}
+}
+
+func fill(advs ...model.Advisory) func(func(model.Advisory) error) error {
+	return func(put func(model.Advisory) error) error {
+		for _, a := range advs {
+			if err := put(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func TestReplaceScopeRoundTripAndAtomicity(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	sc := Scope{Scope: "debian-tracker", Source: "debian-tracker", Origin: "test", Digest: "sha256:x"}
+	n, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill(adv("CVE-1", "openssl", "3.0.1-1"), adv("CVE-1", "curl", "7-1"), adv("CVE-2", "openssl", "3.0.2-1")))
+	if err != nil || n != 3 {
+		t.Fatalf("import: n=%d err=%v", n, err)
+	}
+	got, err := s.Advisories(ctx, []string{"debian:12"}, []string{"openssl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "CVE-1" || got[0].FixedVersion != "3.0.1-1" || got[0].Aliases[0] != "DSA-1" || len(got[0].Arch) != 2 || !got[0].SourcePackage {
+		t.Fatalf("round trip: %+v", got)
+	}
+
+	// A failing import leaves the previous data.
+	boom := errors.New("truncated document")
+	_, err = s.ReplaceScope(ctx, sc, ImportOptions{}, func(put func(model.Advisory) error) error {
+		if err := put(adv("CVE-9", "openssl", "9")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("want the fill error, got %v", err)
+	}
+	got, _ = s.Advisories(ctx, []string{"debian:12"}, []string{"openssl", "curl"})
+	if len(got) != 3 {
+		t.Fatalf("old data not intact after failed import: %d advisories", len(got))
+	}
+
+	// An empty document never replaces a non-empty scope; a big shrink is refused.
+	if _, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill()); !errors.Is(err, ErrShrunk) {
+		t.Fatalf("empty import: want ErrShrunk, got %v", err)
+	}
+	if _, err := s.ReplaceScope(ctx, sc, ImportOptions{MaxShrink: 0.5}, fill(adv("CVE-1", "openssl", "1"))); !errors.Is(err, ErrShrunk) {
+		t.Fatalf("shrunken import: want ErrShrunk, got %v", err)
+	}
+	scopes, err := s.Scopes(ctx)
+	if err != nil || len(scopes) != 1 || scopes[0].Advisories != 3 {
+		t.Fatalf("scopes: %+v %v", scopes, err)
+	}
+	// An invalid advisory fails the import with a message naming it.
+	if _, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill(model.Advisory{ID: "CVE-3", Namespace: "debian:12", Package: "x", VersionFormat: "dpkg", State: model.StateFixed})); err == nil {
+		t.Fatal("fixed advisory without a version was accepted")
+	}
+}
+
+func TestLayerCache(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	if _, ok, err := s.LayerIndex(ctx, "sha256:a", "v1"); ok || err != nil {
+		t.Fatalf("empty cache: ok=%v err=%v", ok, err)
+	}
+	if err := s.PutLayerIndex(ctx, "sha256:a", "v1", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutLayerIndex(ctx, "sha256:a", "v1", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	b, ok, err := s.LayerIndex(ctx, "sha256:a", "v1")
+	if !ok || err != nil || string(b) != "one" {
+		t.Fatalf("got %q %v %v", b, ok, err)
+	}
+	if _, ok, _ := s.LayerIndex(ctx, "sha256:a", "v2"); ok {
+		t.Fatal("another indexer version must miss")
+	}
+}
+
+func TestConcurrentOpenAndWrite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v.db")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			s, err := Open(ctx, path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			sc := Scope{Scope: "s", Source: "x"}
+			if _, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill(adv("CVE-1", "p", "1"))); err != nil {
+				errs <- err
+			}
+			errs <- s.PutLayerIndex(ctx, "sha256:l", "v", []byte{byte(i)})
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
