@@ -24,11 +24,12 @@ func parseSourcesList(data []byte) ([]aptEntry, error) {
 	var out []aptEntry
 	err := eachLine(data, func(line string) {
 		line, _, _ = strings.Cut(line, "#")
-		typ, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
-		if typ != "deb" && typ != "deb-src" {
+		line = strings.TrimSpace(line)
+		i := strings.IndexAny(line, " \t")
+		if i < 0 || line[:i] != "deb" && line[:i] != "deb-src" {
 			return
 		}
-		rest = strings.TrimSpace(rest)
+		rest := strings.TrimSpace(line[i:])
 		if strings.HasPrefix(rest, "[") {
 			_, after, ok := strings.Cut(rest, "]")
 			if !ok {

@@ -87,7 +87,7 @@ func TestScenarios(t *testing.T) {
 			id: "debian", version: "12", codename: "bookworm", ns: "debian:12", from: sourcesList},
 		{name: "one-line sources, old security suite and options", files: map[string]string{sourcesList: "# comment\n\ndeb [ arch=amd64 signed-by=/k.gpg ] http://security.debian.org buster/updates main # c\n"},
 			id: "debian", version: "10", codename: "buster", ns: "debian:10", from: sourcesList},
-		{name: "deb-src counts", files: map[string]string{sourcesList: "deb-src http://archive.ubuntu.com/ubuntu focal main\n"},
+		{name: "deb-src counts, tabs separate", files: map[string]string{sourcesList: "deb-src\thttp://archive.ubuntu.com/ubuntu\tfocal main\n"},
 			id: "ubuntu", version: "20.04", codename: "focal", ns: "ubuntu:20.04", from: sourcesList},
 		{name: "deb822 Debian", files: map[string]string{debianSource: "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"},
 			id: "debian", version: "12", codename: "bookworm", ns: "debian:12", from: debianSource},
