@@ -138,11 +138,9 @@ func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
-// parse fills r and returns "" or the reason dpkg refuses s.
+// parse fills r and returns "" or the reason dpkg refuses s. It reads s
+// once: blanks, the first ':' and the last '-' are found on the way.
 func parse(s string, r *Version) string {
-	if strings.IndexByte(s, 0) >= 0 {
-		return "version string has a NUL byte" // a C string would end there
-	}
 	i := 0
 	for i < len(s) && isBlank(s[i]) {
 		i++
@@ -150,35 +148,41 @@ func parse(s string, r *Version) string {
 	if i == len(s) {
 		return "version string is empty"
 	}
-	end := i
-	for end < len(s) && !isBlank(s[end]) {
-		end++
-	}
-	for j := end; j < len(s); j++ {
-		if !isBlank(s[j]) {
+	end, colon, hyphen := len(s), -1, -1
+	for j := i; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == 0:
+			return "version string has a NUL byte" // a C string would end there
+		case isBlank(c):
+			end = min(end, j)
+		case end < len(s):
 			return "version string has embedded spaces"
+		case c == ':' && colon < 0:
+			colon = j
+		case c == '-':
+			hyphen = j
 		}
 	}
-	s = s[i:end]
 
 	r.Epoch = 0
-	if colon := strings.IndexByte(s, ':'); colon >= 0 {
-		epoch, reason := parseEpoch(s, colon)
+	rest := i
+	if colon >= 0 {
+		epoch, reason := parseEpoch(s[i:], colon-i)
 		if reason != "" {
 			return reason
 		}
-		if colon+1 == len(s) {
+		if colon+1 == end {
 			return "nothing after colon in version number"
 		}
 		r.Epoch = epoch
-		s = s[colon+1:]
+		rest = colon + 1
 	}
-	r.Upstream, r.Revision = s, ""
-	if h := strings.LastIndexByte(s, '-'); h >= 0 {
-		if h+1 == len(s) {
+	r.Upstream, r.Revision = s[rest:end], ""
+	if hyphen >= rest {
+		if hyphen+1 == end {
 			return "revision number is empty"
 		}
-		r.Upstream, r.Revision = s[:h], s[h+1:]
+		r.Upstream, r.Revision = s[rest:hyphen], s[hyphen+1:end]
 	}
 	if r.Upstream == "" {
 		return "upstream version is empty"
