@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/vigil-scanner/vigil/internal/model"
@@ -34,56 +35,76 @@ type ImportOptions struct {
 	MaxShrink float64
 }
 
-// ReplaceScope replaces every advisory of one scope with those fill puts,
-// in one transaction: if fill fails, or the result is refused, nothing
-// changes. fill runs while the transaction is open, so it should stream a
-// parse rather than wait on anything else. The document's Scope row is set
-// from sc (its Advisories count computed here).
-func (s *Store) ReplaceScope(ctx context.Context, sc Scope, opt ImportOptions, fill func(put func(model.Advisory) error) error) (int, error) {
-	var n int
+// Import replaces every advisory of one scope with those fill puts, in one
+// transaction: if fill fails, or the result is refused, nothing changes.
+// fill streams a parse while the transaction is open and returns the scope
+// the document covers (known only once it is read); the advisories are
+// written under a provisional scope and moved to that one at the end. meta
+// gives the Source, Origin and Digest of the document; its Scope is ignored.
+func (s *Store) Import(ctx context.Context, meta Scope, opt ImportOptions, fill func(put func(model.Advisory) error) (string, error)) (Scope, error) {
+	sc := meta
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var old int
-		err := tx.QueryRowContext(ctx, s.q(`SELECT advisories FROM feed_scope WHERE scope = ?`), sc.Scope).Scan(&old)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		// Delete dependants explicitly: SQLite enforces ON DELETE CASCADE only
-		// with foreign_keys on, which a foreign connection may not have set.
-		for _, q := range []string{
-			`DELETE FROM affected WHERE vuln IN (SELECT id FROM vulnerability WHERE scope = ?)`,
-			`DELETE FROM vulnerability WHERE scope = ?`,
-			`DELETE FROM feed_scope WHERE scope = ?`,
-		} {
-			if _, err := tx.ExecContext(ctx, s.q(q), sc.Scope); err != nil {
-				return fmt.Errorf("clear scope %s: %w", sc.Scope, err)
-			}
-		}
+		pending := fmt.Sprintf("importing/%d/%d", now(), rand.Int64())
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO feed_scope (scope, source, origin, digest, advisories, imported_at) VALUES (?, ?, ?, ?, 0, ?)`),
-			sc.Scope, sc.Source, sc.Origin, sc.Digest, now()); err != nil {
+			pending, sc.Source, sc.Origin, sc.Digest, now()); err != nil {
 			return err
 		}
-		w, err := s.newAdvisoryWriter(ctx, tx, sc.Scope)
+		w, err := s.newAdvisoryWriter(ctx, tx, pending)
 		if err != nil {
 			return err
 		}
 		defer w.close()
-		if err := fill(w.put); err != nil {
+		scope, err := fill(w.put)
+		if err != nil {
 			return err
 		}
-		n = w.n
-		if old > 0 && n == 0 {
-			return fmt.Errorf("%w: %s had %d advisories and the new document has none; keeping the old data", ErrShrunk, sc.Scope, old)
+		if scope == "" {
+			return errors.New("the document names no scope")
 		}
-		if opt.MaxShrink > 0 && old > 0 && float64(old-n) > opt.MaxShrink*float64(old) {
-			return fmt.Errorf("%w: %s would fall from %d to %d advisories (more than %.0f%%); keeping the old data", ErrShrunk, sc.Scope, old, n, opt.MaxShrink*100)
+		sc.Scope, sc.Advisories, sc.ImportedAt = scope, w.n, now()
+		var old int
+		err = tx.QueryRowContext(ctx, s.q(`SELECT advisories FROM feed_scope WHERE scope = ?`), scope).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE feed_scope SET advisories = ? WHERE scope = ?`), n, sc.Scope)
+		if old > 0 && w.n == 0 {
+			return fmt.Errorf("%w: %s had %d advisories and the new document has none; keeping the old data", ErrShrunk, scope, old)
+		}
+		if opt.MaxShrink > 0 && old > 0 && float64(old-w.n) > opt.MaxShrink*float64(old) {
+			return fmt.Errorf("%w: %s would fall from %d to %d advisories (more than %.0f%%); keeping the old data", ErrShrunk, scope, old, w.n, opt.MaxShrink*100)
+		}
+		if err := s.deleteScope(ctx, tx, scope); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`UPDATE vulnerability SET scope = ? WHERE scope = ?`,
+			`UPDATE feed_scope SET scope = ? WHERE scope = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, s.q(q), scope, pending); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE feed_scope SET advisories = ?, imported_at = ? WHERE scope = ?`), w.n, sc.ImportedAt, scope)
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return Scope{}, err
 	}
-	return n, nil
+	return sc, nil
+}
+
+// deleteScope removes a scope and its advisories.
+func (s *Store) deleteScope(ctx context.Context, tx *sql.Tx, scope string) error {
+	for _, q := range []string{
+		`DELETE FROM affected WHERE vuln IN (SELECT id FROM vulnerability WHERE scope = ?)`,
+		`DELETE FROM vulnerability WHERE scope = ?`,
+		`DELETE FROM feed_scope WHERE scope = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, s.q(q), scope); err != nil {
+			return fmt.Errorf("clear scope %s: %w", scope, err)
+		}
+	}
+	return nil
 }
 
 // advisoryWriter inserts advisories of one scope, storing each

@@ -36,7 +36,7 @@ var migrations = []string{
 	);
 	CREATE TABLE vulnerability (
 		id          {{serial}},
-		scope       TEXT NOT NULL REFERENCES feed_scope(scope) ON DELETE CASCADE,
+		scope       TEXT NOT NULL,
 		name        TEXT NOT NULL,
 		aliases     TEXT NOT NULL,
 		title       TEXT NOT NULL,
@@ -58,7 +58,8 @@ var migrations = []string{
 		upstream_severity TEXT NOT NULL
 	);
 	CREATE INDEX affected_lookup ON affected (namespace, package);
-	CREATE INDEX affected_vuln ON affected (vuln);`,
+	CREATE INDEX affected_vuln ON affected (vuln);
+	CREATE INDEX vulnerability_scope ON vulnerability (scope);`,
 }
 
 func (s *Store) expand(stmt string) string {

@@ -26,14 +26,14 @@ func adv(id, pkg, fixed string) model.Advisory {
 		Aliases: []string{"DSA-1"}, Arch: []string{"amd64", "arm64"}}
 }
 
-func fill(advs ...model.Advisory) func(func(model.Advisory) error) error {
-	return func(put func(model.Advisory) error) error {
+func fill(advs ...model.Advisory) func(func(model.Advisory) error) (string, error) {
+	return func(put func(model.Advisory) error) (string, error) {
 		for _, a := range advs {
 			if err := put(a); err != nil {
-				return err
+				return "", err
 			}
 		}
-		return nil
+		return "debian-tracker", nil
 	}
 }
 
@@ -41,9 +41,9 @@ func TestReplaceScopeRoundTripAndAtomicity(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
 	sc := Scope{Scope: "debian-tracker", Source: "debian-tracker", Origin: "test", Digest: "sha256:x"}
-	n, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill(adv("CVE-1", "openssl", "3.0.1-1"), adv("CVE-1", "curl", "7-1"), adv("CVE-2", "openssl", "3.0.2-1")))
-	if err != nil || n != 3 {
-		t.Fatalf("import: n=%d err=%v", n, err)
+	got1, err := s.Import(ctx, sc, ImportOptions{}, fill(adv("CVE-1", "openssl", "3.0.1-1"), adv("CVE-1", "curl", "7-1"), adv("CVE-2", "openssl", "3.0.2-1")))
+	if err != nil || got1.Advisories != 3 || got1.Scope != "debian-tracker" {
+		t.Fatalf("import: %+v err=%v", got1, err)
 	}
 	got, err := s.Advisories(ctx, []string{"debian:12"}, []string{"openssl"})
 	if err != nil {
@@ -55,11 +55,11 @@ func TestReplaceScopeRoundTripAndAtomicity(t *testing.T) {
 
 	// A failing import leaves the previous data.
 	boom := errors.New("truncated document")
-	_, err = s.ReplaceScope(ctx, sc, ImportOptions{}, func(put func(model.Advisory) error) error {
+	_, err = s.Import(ctx, sc, ImportOptions{}, func(put func(model.Advisory) error) (string, error) {
 		if err := put(adv("CVE-9", "openssl", "9")); err != nil {
-			return err
+			return "", err
 		}
-		return boom
+		return "", boom
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("want the fill error, got %v", err)
@@ -70,10 +70,10 @@ func TestReplaceScopeRoundTripAndAtomicity(t *testing.T) {
 	}
 
 	// An empty document never replaces a non-empty scope; a big shrink is refused.
-	if _, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill()); !errors.Is(err, ErrShrunk) {
+	if _, err := s.Import(ctx, sc, ImportOptions{}, fill()); !errors.Is(err, ErrShrunk) {
 		t.Fatalf("empty import: want ErrShrunk, got %v", err)
 	}
-	if _, err := s.ReplaceScope(ctx, sc, ImportOptions{MaxShrink: 0.5}, fill(adv("CVE-1", "openssl", "1"))); !errors.Is(err, ErrShrunk) {
+	if _, err := s.Import(ctx, sc, ImportOptions{MaxShrink: 0.5}, fill(adv("CVE-1", "openssl", "1"))); !errors.Is(err, ErrShrunk) {
 		t.Fatalf("shrunken import: want ErrShrunk, got %v", err)
 	}
 	scopes, err := s.Scopes(ctx)
@@ -81,7 +81,7 @@ func TestReplaceScopeRoundTripAndAtomicity(t *testing.T) {
 		t.Fatalf("scopes: %+v %v", scopes, err)
 	}
 	// An invalid advisory fails the import with a message naming it.
-	if _, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill(model.Advisory{ID: "CVE-3", Namespace: "debian:12", Package: "x", VersionFormat: "dpkg", State: model.StateFixed})); err == nil {
+	if _, err := s.Import(ctx, sc, ImportOptions{}, fill(model.Advisory{ID: "CVE-3", Namespace: "debian:12", Package: "x", VersionFormat: "dpkg", State: model.StateFixed})); err == nil {
 		t.Fatal("fixed advisory without a version was accepted")
 	}
 }
@@ -123,7 +123,7 @@ func TestConcurrentOpenAndWrite(t *testing.T) {
 			}
 			defer s.Close()
 			sc := Scope{Scope: "s", Source: "x"}
-			if _, err := s.ReplaceScope(ctx, sc, ImportOptions{}, fill(adv("CVE-1", "p", "1"))); err != nil {
+			if _, err := s.Import(ctx, sc, ImportOptions{}, fill(adv("CVE-1", "p", "1"))); err != nil {
 				errs <- err
 			}
 			errs <- s.PutLayerIndex(ctx, "sha256:l", "v", []byte{byte(i)})
