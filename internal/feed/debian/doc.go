@@ -61,10 +61,13 @@
 // ("Debian GNU/Linux 12"); they must agree. The release and architecture
 // criteria (textfilecontent54, uname) are not turned into advisories: the
 // namespace stands for the former and Debian only writes the "all
-// architectures" form of the latter. The generator sometimes writes an empty
-// package name ("None DPKG is earlier than …"); the definition's product
-// stands in for it when it names exactly one package. Identical advisories
-// from repeated definitions (common in the older files) are emitted once.
+// architectures" form of the latter. The generator sometimes writes a
+// package name that is not one ("None", "perl and libapache2-mod-perl2",
+// "Request Tracker"); the definition's product stands in for it when it is a
+// single valid package name, else the criterion is left out: no installed
+// package could bear that name, so an OVAL interpreter would never match it
+// either. Identical advisories from repeated definitions (common in the
+// older files) are emitted once.
 // Negated criteria, tests with another check_existence than
 // "at_least_one_exists", and states other than a debian_evr_string "less
 // than" bound are rejected as errors.
