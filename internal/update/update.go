@@ -1,0 +1,302 @@
+// Package update brings advisories into the store: it imports upstream
+// documents from files or from their URLs, through the feed that reads
+// them, each document atomically (see store.Import).
+//
+// Rules:
+//   - A document may be gzip, bzip2 or zstd compressed; the compression is
+//     recognised by its magic bytes, not its name, and the decompressed size
+//     is bounded (Options.MaxDocumentSize).
+//   - The feed is chosen by Sniff on the (decompressed) first bytes and the
+//     name, among all feeds or among those whose name starts with the source
+//     the user named ("debian" covers debian-tracker and debian-oval).
+//   - A download must answer 200 with a non-HTML content type, and stay
+//     under Options.MaxDownloadSize; anything else fails that document and
+//     leaves its stored data as it was.
+//   - An import that would empty a scope, or shrink it by more than
+//     Options.MaxShrink, is refused (store.ErrShrunk).
+package update
+
+import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/vigil-scanner/vigil/internal/feed"
+	"github.com/vigil-scanner/vigil/internal/feed/alpine"
+	"github.com/vigil-scanner/vigil/internal/feed/debian"
+	"github.com/vigil-scanner/vigil/internal/feed/oracle"
+	"github.com/vigil-scanner/vigil/internal/feed/redhat"
+	"github.com/vigil-scanner/vigil/internal/feed/ubuntu"
+	"github.com/vigil-scanner/vigil/internal/model"
+	"github.com/vigil-scanner/vigil/internal/store"
+)
+
+// Feeds returns every known feed, in the order Sniff is tried.
+func Feeds() []feed.Feed {
+	return []feed.Feed{
+		debian.NewTracker(), debian.NewOVAL(),
+		ubuntu.Feed{},
+		alpine.Feed{},
+		redhat.OVAL{}, redhat.CSAF{},
+		oracle.Feed{},
+	}
+}
+
+// Options bound imports and downloads.
+type Options struct {
+	MaxDocumentSize int64   // decompressed bytes of one document
+	MaxDownloadSize int64   // bytes of one download, as sent
+	MaxShrink       float64 // see store.ImportOptions
+	Client          *http.Client
+}
+
+// DefaultOptions: 4 GiB documents, 1 GiB downloads, a scope may shrink by
+// at most half in one import, 10-minute HTTP timeout.
+func DefaultOptions() Options {
+	return Options{
+		MaxDocumentSize: 4 << 30,
+		MaxDownloadSize: 1 << 30,
+		MaxShrink:       0.5,
+		Client:          &http.Client{Timeout: 10 * time.Minute},
+	}
+}
+
+// Store is what imports need of the store.
+type Store interface {
+	Import(ctx context.Context, meta store.Scope, opt store.ImportOptions, fill func(put func(model.Advisory) error) (string, error)) (store.Scope, error)
+}
+
+// ImportFile imports the document at path, read by a feed of the named
+// source ("" for any).
+func ImportFile(ctx context.Context, st Store, source, file string, opt Options) (store.Scope, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return store.Scope{}, err
+	}
+	defer f.Close()
+	sc, err := Import(ctx, st, source, file, f, opt)
+	if err != nil {
+		return store.Scope{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return sc, nil
+}
+
+// Import imports one document read from r; name is its file name or URL.
+func Import(ctx context.Context, st Store, source, name string, r io.Reader, opt Options) (store.Scope, error) {
+	h := sha256.New()
+	body, err := decompress(io.TeeReader(r, h))
+	if err != nil {
+		return store.Scope{}, err
+	}
+	limited := &limitReader{r: body, left: opt.MaxDocumentSize}
+	br := bufio.NewReaderSize(limited, 64<<10)
+	head, err := br.Peek(4096)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return store.Scope{}, fmt.Errorf("read: %w", err)
+	}
+	if len(bytes.TrimSpace(head)) == 0 {
+		return store.Scope{}, errors.New("empty document")
+	}
+	f, err := pick(source, stripCompression(name), head)
+	if err != nil {
+		return store.Scope{}, err
+	}
+	meta := store.Scope{Source: f.Name(), Origin: name}
+	return st.Import(ctx, meta, store.ImportOptions{MaxShrink: opt.MaxShrink}, func(put func(model.Advisory) error) (string, error) {
+		scope, err := f.Parse(ctx, name, br, func(a model.Advisory) error {
+			if a.Source == "" {
+				a.Source = f.Name()
+			}
+			return put(a)
+		})
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		// Read to the end so the digest covers the whole document.
+		if _, err := io.Copy(io.Discard, br); err != nil {
+			return "", err
+		}
+		meta.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		return scope, nil
+	})
+}
+
+// pick chooses the feed for a document.
+func pick(source, name string, head []byte) (feed.Feed, error) {
+	var names []string
+	for _, f := range Feeds() {
+		if source != "" && !strings.HasPrefix(f.Name(), source) {
+			continue
+		}
+		names = append(names, f.Name())
+		if f.Sniff(name, head) {
+			return f, nil
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("unknown source %q (known: %s)", source, strings.Join(feedNames(), ", "))
+	}
+	return nil, fmt.Errorf("not a document of %s (unrecognised format)", strings.Join(names, " or "))
+}
+
+func feedNames() []string {
+	var out []string
+	for _, f := range Feeds() {
+		out = append(out, f.Name())
+	}
+	return out
+}
+
+// stripCompression removes a compression suffix from a document name, so
+// feeds sniff on the name of what they read.
+func stripCompression(name string) string {
+	for _, ext := range []string{".gz", ".bz2", ".zst", ".zstd"} {
+		if s, ok := strings.CutSuffix(name, ext); ok {
+			return s
+		}
+	}
+	return name
+}
+
+// decompress recognises gzip, bzip2 and zstd by their magic bytes.
+func decompress(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, nil
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return bzip2.NewReader(br), nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return br, nil
+}
+
+// limitReader fails, rather than ends quietly, past its limit.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, fmt.Errorf("document larger than the %d-byte limit", l.left)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left <= 0 && err == nil {
+		// Probe for more: at the limit exactly is fine, past it is not.
+		var one [1]byte
+		if m, _ := l.r.Read(one[:]); m > 0 {
+			return n, errors.New("document larger than the size limit")
+		}
+	}
+	return n, err
+}
+
+// Result is the outcome of importing one URL.
+type Result struct {
+	URL   string
+	Scope store.Scope
+	Err   error
+}
+
+// Update downloads and imports each URL of the given feeds (all feeds when
+// sources is empty; urls overrides a feed's defaults by feed name). One
+// document's failure does not stop the others; each is reported.
+func Update(ctx context.Context, st Store, sources []string, urls map[string][]string, opt Options) []Result {
+	var out []Result
+	for _, f := range Feeds() {
+		if !selected(f.Name(), sources) {
+			continue
+		}
+		list, ok := urls[f.Name()]
+		if !ok {
+			list = f.URLs()
+		}
+		for _, u := range list {
+			sc, err := fetchAndImport(ctx, st, f.Name(), u, opt)
+			out = append(out, Result{URL: u, Scope: sc, Err: err})
+		}
+	}
+	return out
+}
+
+func selected(name string, sources []string) bool {
+	if len(sources) == 0 {
+		return true
+	}
+	for _, s := range sources {
+		if strings.HasPrefix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func fetchAndImport(ctx context.Context, st Store, source, u string, opt Options) (store.Scope, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return store.Scope{}, err
+	}
+	client := opt.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return store.Scope{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return store.Scope{}, fmt.Errorf("%s: HTTP %s", u, resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "text/html" {
+			return store.Scope{}, fmt.Errorf("%s: served an HTML page, not a feed document", u)
+		}
+	}
+	if resp.ContentLength > opt.MaxDownloadSize && opt.MaxDownloadSize > 0 {
+		return store.Scope{}, fmt.Errorf("%s: %d bytes exceeds the %d-byte download limit", u, resp.ContentLength, opt.MaxDownloadSize)
+	}
+	var body io.Reader = resp.Body
+	if opt.MaxDownloadSize > 0 {
+		body = &limitReader{r: resp.Body, left: opt.MaxDownloadSize}
+	}
+	sc, err := Import(ctx, st, source, path.Base(req.URL.Path), body, opt)
+	if err != nil {
+		return store.Scope{}, fmt.Errorf("%s: %w", u, err)
+	}
+	sc.Origin = u
+	return sc, nil
+}
+
+var _ hash.Hash = sha256.New()
