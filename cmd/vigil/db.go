@@ -76,8 +76,8 @@ func isSourceName(s string) bool {
 
 func newDBUpdateCmd(g *globals) *cobra.Command {
 	var (
-		sources []string
-		urls    []string
+		sources   []string
+		urls      []string
 		maxShrink float64
 	)
 	cmd := &cobra.Command{

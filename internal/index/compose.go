@@ -135,9 +135,13 @@ func recordKey(p model.Package) string {
 	return strings.Join([]string{p.Kind, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion, p.Module}, "\x00")
 }
 
-// compose builds the image from its layer results into r: the OS of the
-// top view and every package with its introducing layer.
-func compose(r *Report, results []*Result) error {
+// Compose builds an image from its layers' results, bottom first, into r
+// (whose Layers must list those layers): the OS of the top view and every
+// package with its introducing layer.
+func Compose(r *Report, results []*Result) error {
+	if len(r.Layers) != len(results) {
+		return fmt.Errorf("compose: %d layers but %d layer results", len(r.Layers), len(results))
+	}
 	v := view{}
 	present := make([]map[string]bool, len(results)) // record keys per composed state
 	var top []model.Package

@@ -16,7 +16,6 @@ package index
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -139,7 +138,7 @@ func (ix *Indexer) Index(ctx context.Context, img *image.Image) (*Report, Stats,
 			r.Warnings = append(r.Warnings, fmt.Sprintf("layer %d (%s): %s", i+1, layerName(l), w))
 		}
 	}
-	if err := compose(r, results); err != nil {
+	if err := Compose(r, results); err != nil {
 		return nil, st, err
 	}
 	ix.Log.Debug("indexed image", "image", img.Ref, "layers_read", st.LayersRead, "layers_cached", st.LayersCached, "packages", len(r.Packages))
@@ -222,10 +221,11 @@ func (ix *Indexer) ReadLayer(ctx context.Context, l image.Layer) (*Result, error
 		return nil, err
 	}
 	defer rc.Close()
-	return ix.read(ctx, rc)
+	return ix.Read(ctx, rc)
 }
 
-func (ix *Indexer) read(ctx context.Context, r io.Reader) (*Result, error) {
+// Read indexes one uncompressed layer tar read from r.
+func (ix *Indexer) Read(ctx context.Context, r io.Reader) (*Result, error) {
 	patterns := slices.Clone(detect.Patterns)
 	for _, c := range ix.Catalogers {
 		patterns = append(patterns, c.Patterns()...)
@@ -282,6 +282,3 @@ func matchAny(patterns []string, p string) bool {
 	}
 	return false
 }
-
-// ErrNoLayers is returned for an image without layers.
-var ErrNoLayers = errors.New("image has no layers")
