@@ -60,6 +60,8 @@ var migrations = []string{
 	CREATE INDEX affected_lookup ON affected (namespace, package);
 	CREATE INDEX affected_vuln ON affected (vuln);
 	CREATE INDEX vulnerability_scope ON vulnerability (scope);`,
+	clairLayersSchema, // clair.go
+	notifySchema,      // notify.go
 }
 
 func (s *Store) expand(stmt string) string {

