@@ -97,7 +97,7 @@ type ovalParser struct {
 	ctx       context.Context
 	dec       *xml.Decoder
 	br        *budgetReader
-	depth     int
+	open      []xml.Name // elements open, innermost last
 	tokens    int
 	intern    map[string]string
 	platforms map[string]bool
@@ -179,6 +179,8 @@ func (p *ovalParser) document() error {
 }
 
 // next reads one token within the size, depth and cancellation bounds.
+// It uses RawToken, which skips name space translation (only local names
+// matter here), and checks that end tags match itself.
 func (p *ovalParser) next() (xml.Token, error) {
 	if p.tokens++; p.tokens%4096 == 0 {
 		if err := p.ctx.Err(); err != nil {
@@ -186,20 +188,24 @@ func (p *ovalParser) next() (xml.Token, error) {
 		}
 	}
 	p.br.mark(p.dec.InputOffset())
-	tok, err := p.dec.Token()
+	tok, err := p.dec.RawToken()
 	if err != nil {
-		if errors.Is(err, io.EOF) && p.depth > 0 {
+		if errors.Is(err, io.EOF) && len(p.open) > 0 {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
-	switch tok.(type) {
+	switch t := tok.(type) {
 	case xml.StartElement:
-		if p.depth++; p.depth > maxDepth {
+		if len(p.open) >= maxDepth {
 			return nil, fmt.Errorf("elements nested deeper than %d", maxDepth)
 		}
+		p.open = append(p.open, t.Name)
 	case xml.EndElement:
-		p.depth--
+		if n := len(p.open); n == 0 || p.open[n-1] != t.Name {
+			return nil, fmt.Errorf("unexpected end tag </%s>", t.Name.Local)
+		}
+		p.open = p.open[:len(p.open)-1]
 	}
 	return tok, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -358,7 +359,7 @@ func TestOVALErrors(t *testing.T) {
 		{"x", doc(`<title>`, `<title><b/>`), "title: unexpected element <b>"},
 		{"x", doc(`<definitions>`, `<definitions>`+strings.Repeat("<a>", maxDepth)+strings.Repeat("</a>", maxDepth)), "nested deeper than 64"},
 		{"x", doc(`<title>`, `<title>`+strings.Repeat("x", maxValueBytes)), "value larger than"},
-		{"x", doc(`</states>`, `</stats>`), "line 8: XML syntax error"},
+		{"x", doc(`</states>`, `</stats>`), "line 8: unexpected end tag </stats>"},
 	} {
 		_, _, err := parseAll(NewOVAL(), tc.name, tc.doc)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -389,5 +390,26 @@ func TestOVALSniff(t *testing.T) {
 	want := "[https://www.debian.org/security/oval/oval-definitions-buster.xml.bz2 https://www.debian.org/security/oval/oval-definitions-bullseye.xml.bz2 https://www.debian.org/security/oval/oval-definitions-bookworm.xml.bz2 https://www.debian.org/security/oval/oval-definitions-trixie.xml.bz2]"
 	if o.Name() != "debian-oval" || fmt.Sprint(o.URLs()) != want {
 		t.Errorf("Name, URLs = %s, %v", o.Name(), o.URLs())
+	}
+}
+
+func TestOVALEmitErrorAndCancel(t *testing.T) {
+	doc := ovalFixture(t)
+	stop := errors.New("stop")
+	n := 0
+	_, err := NewOVAL().Parse(context.Background(), "x.xml", strings.NewReader(doc), func(model.Advisory) error {
+		n++
+		return stop
+	})
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("emit error: err = %v after %d", err, n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	big := strings.Replace(doc, "<definitions>", "<definitions>"+strings.Repeat("<x/>", 5000), 1)
+	for _, d := range []string{doc, big} {
+		if _, err := NewOVAL().Parse(ctx, "x.xml", strings.NewReader(d), discard); !errors.Is(err, context.Canceled) {
+			t.Errorf("canceled: err = %v", err)
+		}
 	}
 }
