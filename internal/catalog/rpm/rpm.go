@@ -120,7 +120,7 @@ func list(name string) (infos []*rpmdb.PackageInfo, err error) {
 			infos, err = nil, fmt.Errorf("corrupt rpm database: %v", v)
 		}
 	}()
-	if err := checkSQLite(name); err != nil {
+	if err := check(name); err != nil {
 		return nil, err
 	}
 	db, err := rpmdb.Open(name)
@@ -135,21 +135,34 @@ func list(name string) (infos []*rpmdb.PackageInfo, err error) {
 	return infos, nil
 }
 
-// checkSQLite queries an SQLite database before go-rpmdb reads it: on a
-// failing query go-rpmdb's reader goroutine sends a second error nobody
-// receives and never ends. It also bounds the package count. Other files
-// pass unchecked.
-func checkSQLite(name string) error {
+// check vets the file before go-rpmdb reads it, by format (go-rpmdb tries
+// SQLite, then NDB, then Berkeley DB): see checkSQLite and checkBDB. NDB
+// files are not vetted.
+func check(name string) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	magic := make([]byte, len(sqliteMagic))
-	_, err = io.ReadFull(f, magic)
-	f.Close()
-	if err != nil || string(magic) != sqliteMagic {
+	n, _ := io.ReadFull(f, magic)
+	switch {
+	case string(magic[:n]) == sqliteMagic:
+		return checkSQLite(name)
+	case n >= len(ndbMagic) && string(magic[:len(ndbMagic)]) == ndbMagic:
 		return nil
 	}
+	return checkBDB(f, st.Size())
+}
+
+// checkSQLite queries an SQLite database before go-rpmdb reads it: on a
+// failing query go-rpmdb's reader goroutine sends a second error nobody
+// receives and never ends. It also bounds the package count.
+func checkSQLite(name string) error {
 	db, err := sql.Open("sqlite", "file:"+name+"?mode=ro&immutable=1")
 	if err != nil {
 		return fmt.Errorf("opening rpm database: %w", err)
@@ -164,6 +177,8 @@ func checkSQLite(name string) error {
 	}
 	return nil
 }
+
+const ndbMagic = "RpmP" // NDB header magic, little-endian 'R'|'p'<<8|'m'<<16|'P'<<24
 
 const sqliteMagic = "SQLite format 3\x00"
 

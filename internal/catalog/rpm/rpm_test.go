@@ -3,6 +3,7 @@ package rpm
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -360,4 +361,55 @@ func TestCorruptSQLiteNoLeak(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("goroutines %d -> %d", before, runtime.NumGoroutine())
+}
+
+// TestCorruptBDB breaks a real database in the ways go-rpmdb's reader
+// would loop forever on or panic over; each must be an error.
+func TestCorruptBDB(t *testing.T) {
+	orig, err := os.ReadFile(testdata.Path(t, "pkgdb", "rpm", "bdb", "centos8-dive", "Packages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ps = 4096 // page size of this database
+	overflow := -1
+	for p := 1; p*ps < len(orig); p++ {
+		if orig[p*ps+25] == 7 && overflow < 0 { // page type byte: overflow page
+			overflow = p
+		}
+	}
+	if overflow < 0 {
+		t.Fatal("no overflow page in the fixture")
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(b []byte)
+		err    string
+	}{
+		{"overflow chain through a hash page", func(b []byte) { b[overflow*ps+25] = 13 }, "of type 13"},
+		{"overflow chain cycle", func(b []byte) {
+			binary.LittleEndian.PutUint32(b[overflow*ps+16:], uint32(overflow))
+		}, "reaches page"},
+		{"free area beyond the page", func(b []byte) {
+			binary.LittleEndian.PutUint16(b[overflow*ps+22:], 0xfff0)
+		}, "free area offset"},
+		{"last page beyond the file", func(b []byte) {
+			binary.LittleEndian.PutUint32(b[32:], 1000) // metadata last_pgno
+		}, "beyond the file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := slices.Clone(orig)
+			tc.mutate(b)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				pkgs, err := Cataloger{}.Parse("var/lib/rpm/Packages", bytes.NewReader(b))
+				cattest.Expect(t, pkgs, err, "var/lib/rpm/Packages", row, nil, tc.err)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Parse hangs")
+			}
+		})
+	}
 }
