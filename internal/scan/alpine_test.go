@@ -1,0 +1,281 @@
+package scan_test
+
+import (
+	"bufio"
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vigil-scanner/vigil/internal/catalog/apk"
+	"github.com/vigil-scanner/vigil/internal/image"
+	"github.com/vigil-scanner/vigil/internal/match"
+	"github.com/vigil-scanner/vigil/internal/model"
+	"github.com/vigil-scanner/vigil/internal/scan"
+	"github.com/vigil-scanner/vigil/internal/store"
+	"github.com/vigil-scanner/vigil/internal/testdata"
+	"github.com/vigil-scanner/vigil/internal/update"
+	"github.com/vigil-scanner/vigil/internal/version"
+)
+
+// newStore opens a fresh SQLite store in t.TempDir() holding the documents
+// at files (paths inside the shared test data), each imported as source.
+func newStore(t *testing.T, source string, files ...string) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, f := range files {
+		if _, err := update.ImportFile(ctx, st, source, testdata.Path(t, f), update.DefaultOptions()); err != nil {
+			t.Fatalf("import %s: %v", f, err)
+		}
+	}
+	return st
+}
+
+// alpineTruth is one groundtruth/alpine file: its inputs and its rows.
+type alpineTruth struct {
+	installed string   // pkgdb/apk/... installed database
+	secdb     []string // vulndata/alpine-secdb/... documents
+	rows      []string // "package installed_version origin vuln_id fixed_in", sorted
+}
+
+func readAlpineTruth(t *testing.T, path string) alpineTruth {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var gt alpineTruth
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "# installed-db: "); ok {
+			gt.installed = v
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "# secdb: "); ok {
+			gt.secdb = strings.Fields(v)
+			continue
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 6 {
+			t.Fatalf("%s: row %q: want 6 tab-separated fields", path, line)
+		}
+		gt.rows = append(gt.rows, strings.Join(f[:5], " "))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if gt.installed == "" || len(gt.secdb) == 0 {
+		t.Fatalf("%s: header lacks installed-db or secdb", path)
+	}
+	slices.Sort(gt.rows)
+	return gt
+}
+
+// branchOf is the secdb branch directory of a secdb document path.
+func branchOf(doc string) string { return filepath.Base(filepath.Dir(doc)) }
+
+// findingRows renders findings as groundtruth rows, sorted.
+func findingRows(fs []model.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		p, a := f.Package, f.Advisory
+		out = append(out, strings.Join([]string{p.Name, p.Version, p.SourceName, a.ID, a.FixedVersion}, " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func readInstalled(t *testing.T, path string) []model.Package {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pkgs, err := apk.Cataloger{}.Parse("lib/apk/db/installed", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
+
+// alpineImages are the images whose installed database a groundtruth file
+// names; they are scanned whole as well.
+var alpineImages = map[string]string{
+	"pkgdb/apk/alpine-3.10.4-docker-save-2020-01/lib/apk/db/installed": "images/docker-save/alpine-3.10-2020-01.docker-save.tar.gz",
+	"pkgdb/apk/alpine-3.11.5-docker-save-2020-03/lib/apk/db/installed": "images/docker-save/alpine-3.11-2020-03.docker-save.tar.gz",
+	"pkgdb/apk/alpine-3.10.9-x86_64/lib/apk/db/installed":              "images/alpine-minirootfs/alpine-minirootfs-3.10.9-x86_64.tar.gz",
+	"pkgdb/apk/alpine-3.11.13-x86_64/lib/apk/db/installed":             "images/alpine-minirootfs/alpine-minirootfs-3.11.13-x86_64.tar.gz",
+	"pkgdb/apk/alpine-3.18.9-x86_64/lib/apk/db/installed":              "images/alpine-minirootfs/alpine-minirootfs-3.18.9-x86_64.tar.gz",
+	"pkgdb/apk/alpine-3.20.3-x86_64/lib/apk/db/installed":              "images/alpine-minirootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz",
+}
+
+// TestAlpineGroundTruth matches every groundtruth/alpine pair — installed
+// database × whole secdb branch (main and community) — and, where the
+// database comes from an image in the shared data, scans that image too:
+// both must give exactly the groundtruth rows.
+func TestAlpineGroundTruth(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(testdata.Path(t, "groundtruth", "alpine"), "*.tsv"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no groundtruth/alpine files: %v", err)
+	}
+	scanned := map[string]bool{}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".tsv"), func(t *testing.T) {
+			ctx := context.Background()
+			gt := readAlpineTruth(t, file)
+			branch := branchOf(gt.secdb[0])
+			for _, d := range gt.secdb {
+				if branchOf(d) != branch {
+					t.Fatalf("secdb documents of two branches: %v", gt.secdb)
+				}
+			}
+			st := newStore(t, "alpine", gt.secdb...)
+			dist := &model.Distribution{ID: "alpine", Namespace: "alpine:" + branch}
+
+			pkgs := readInstalled(t, testdata.Path(t, gt.installed))
+			res, err := match.Match(ctx, st, dist, pkgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) > 0 {
+				t.Errorf("warnings: %q", res.Warnings)
+			}
+			if got := findingRows(res.Findings); !slices.Equal(got, gt.rows) {
+				t.Errorf("installed db × secdb:\n got %q\nwant %q", got, gt.rows)
+			}
+
+			ref, ok := alpineImages[gt.installed]
+			if !ok {
+				return
+			}
+			scanned[ref] = true
+			rep, _, err := scan.New(st, nil).Scan(ctx, testdata.Path(t, ref), image.Options{})
+			if err != nil {
+				t.Fatalf("scan %s: %v", ref, err)
+			}
+			if rep.Distribution == nil || rep.Distribution.Namespace != dist.Namespace {
+				t.Fatalf("scan %s: distribution %+v, want namespace %s", ref, rep.Distribution, dist.Namespace)
+			}
+			if len(rep.Packages) != len(pkgs) {
+				t.Errorf("scan %s: %d packages, the installed db holds %d", ref, len(rep.Packages), len(pkgs))
+			}
+			var got []string
+			for _, v := range rep.Vulnerabilities {
+				if v.State != model.StateFixed || v.Namespace != dist.Namespace || v.DataSource != "alpine-secdb" {
+					t.Errorf("scan %s: finding %+v: want a fixed alpine-secdb advisory of %s", ref, v, dist.Namespace)
+				}
+				got = append(got, strings.Join([]string{v.Package, v.InstalledVersion, v.SourceName, v.ID, v.FixedVersion}, " "))
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, gt.rows) {
+				t.Errorf("scan %s:\n got %q\nwant %q", ref, got, gt.rows)
+			}
+		})
+	}
+	for _, ref := range alpineImages {
+		if !scanned[ref] {
+			t.Errorf("image %s was not scanned: no groundtruth file names its installed database", ref)
+		}
+	}
+}
+
+// TestAlpineRuleSets checks, over every installed database in pkgdb/apk
+// against the whole secdb of its branch (2024 JSON and, where the branch is
+// there, 2020 YAML), whether apk-tools 2 and apk-tools 3 rules ever disagree
+// on whether a (package, fixed advisory) pair is affected. The groundtruth
+// was computed with apk-tools 2 rules for every image; vigil picks the rules
+// by the apk-tools installed (2.x in every image here). Pairs apk-tools 3
+// refuses are logged: under its rules they would be warnings, not findings.
+// See docs/distributions.md.
+func TestAlpineRuleSets(t *testing.T) {
+	ctx := context.Background()
+	v2, _ := version.Lookup(version.FormatAPK2)
+	v3, _ := version.Lookup(version.FormatAPK)
+	dbs, err := filepath.Glob(filepath.Join(testdata.Path(t, "pkgdb", "apk"), "*", "lib", "apk", "db", "installed"))
+	if err != nil || len(dbs) == 0 {
+		t.Fatalf("no pkgdb/apk databases: %v", err)
+	}
+	pairs, secdbs := 0, 0
+	var differ, refused []string
+	for _, db := range dbs {
+		name := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(db)))))
+		branch := alpineBranch(name)
+		pkgs := readInstalled(t, db)
+		if major := apk.APKToolsMajor(pkgs); major != 2 {
+			t.Errorf("%s: apk-tools major %d, want 2 (every image in the shared data ships apk-tools 2)", name, major)
+		}
+		origins := map[string]bool{}
+		for _, p := range pkgs {
+			origins[p.SourceName] = true
+		}
+		for _, docs := range [][]string{
+			{"whole-2024-12-31/" + branch + "/main.json", "whole-2024-12-31/" + branch + "/community.json"},
+			{"whole-2020-02/" + branch + "/main.yaml", "whole-2020-02/" + branch + "/community.yaml"},
+		} {
+			dir := filepath.Join(testdata.Dir(t), "vulndata", "alpine-secdb", filepath.Dir(docs[0]))
+			if _, err := os.Stat(dir); err != nil {
+				continue // no such branch in that snapshot
+			}
+			secdbs++
+			st := newStore(t, "alpine", "vulndata/alpine-secdb/"+docs[0], "vulndata/alpine-secdb/"+docs[1])
+			advs, err := st.Advisories(ctx, []string{"alpine:" + branch}, slices.Sorted(maps.Keys(origins)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pkgs {
+				for _, a := range advs {
+					if a.Package != p.SourceName || a.State != model.StateFixed {
+						continue
+					}
+					pairs++
+					pair := name + " × " + filepath.Dir(docs[0]) + ": " + p.Name + " " + p.Version + " vs " + a.ID + " fixed in " + a.FixedVersion
+					c2, err := v2.Compare(p.Version, a.FixedVersion)
+					if err != nil {
+						t.Fatalf("%s: apk-tools 2 rules refused: %v", pair, err)
+					}
+					c3, err := v3.Compare(p.Version, a.FixedVersion)
+					switch {
+					case err != nil:
+						refused = append(refused, pair)
+					case (c2 < 0) != (c3 < 0):
+						differ = append(differ, pair)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d databases × %d secdb snapshots: %d (package, fixed advisory) pairs compared; apk-tools 3 refuses %d:\n%s",
+		len(dbs), secdbs, pairs, len(refused), strings.Join(refused, "\n"))
+	if pairs == 0 {
+		t.Fatal("no pairs compared")
+	}
+	if len(differ) > 0 {
+		t.Errorf("apk-tools 2 and 3 rules disagree on %d pairs:\n%s", len(differ), strings.Join(differ, "\n"))
+	}
+}
+
+// alpineBranch maps a pkgdb/apk directory name (alpine-3.15.11-x86_64,
+// alpine-20240923-x86_64, alpine-3.10.4-docker-save-2020-01) to its secdb
+// branch (v3.15, edge).
+func alpineBranch(dir string) string {
+	v := strings.Split(strings.TrimPrefix(dir, "alpine-"), "-")[0]
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 {
+		return "edge" // dated snapshots
+	}
+	return "v" + parts[0] + "." + parts[1]
+}
