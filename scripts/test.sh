@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command: vet, then the whole test suite with the race detector.
+# When PostgreSQL's server binaries are installed (Debian's postgresql
+# package), a throwaway cluster on 127.0.0.1 serves the PostgreSQL tests
+# (VIGIL_TEST_POSTGRES); without them those tests skip with a message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${VIGIL_TEST_POSTGRES:-}" ] && [ -x scripts/postgres.sh ] && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  pgdir=$(mktemp -d)
+  if url=$(scripts/postgres.sh start "$pgdir"); then
+    export VIGIL_TEST_POSTGRES="$url"
+    trap 'scripts/postgres.sh stop "$pgdir" || true' EXIT
+  else
+    echo "could not start PostgreSQL: its tests will skip" >&2
+  fi
+fi
+
+go vet ./...
+go test -race -timeout 30m "$@" ./...
