@@ -26,12 +26,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"net/http"
 	"os"
-	"path"
 	"strings"
 	"time"
 
@@ -291,12 +289,9 @@ func fetchAndImport(ctx context.Context, st Store, source, u string, opt Options
 	if opt.MaxDownloadSize > 0 {
 		body = &limitReader{r: resp.Body, left: opt.MaxDownloadSize}
 	}
-	sc, err := Import(ctx, st, source, path.Base(req.URL.Path), body, opt)
+	sc, err := Import(ctx, st, source, u, body, opt)
 	if err != nil {
 		return store.Scope{}, fmt.Errorf("%s: %w", u, err)
 	}
-	sc.Origin = u
 	return sc, nil
 }
-
-var _ hash.Hash = sha256.New()
