@@ -205,7 +205,7 @@ func openArchive(ctx context.Context, p, kind, tag string, opt Options) (*Image,
 	} else {
 		// One pass to learn what the compressed tar holds (and its digests,
 		// in case it is a root filesystem).
-		top, s, err := scanCompressed(ctx, f)
+		top, s, err := scanCompressed(ctx, f, opt.ratioBound(f))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
@@ -247,8 +247,9 @@ type streamSums struct {
 }
 
 // scanCompressed reads the compressed tar f once, noting its top-level
-// regular members and the digests of both forms.
-func scanCompressed(ctx context.Context, f *os.File) (map[string]bool, *streamSums, error) {
+// regular members and the digests of both forms; it fails past max
+// uncompressed bytes.
+func scanCompressed(ctx context.Context, f *os.File, max int64) (map[string]bool, *streamSums, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, nil, err
 	}
@@ -259,7 +260,7 @@ func scanCompressed(ctx context.Context, f *os.File) (map[string]bool, *streamSu
 	}
 	defer zr.Close()
 	uHash := sha256.New()
-	ur := io.TeeReader(zr, uHash)
+	ur := io.TeeReader(&boundReader{r: zr, max: max, what: "decompressed archive"}, uHash)
 	tr := tar.NewReader(ur)
 	top := map[string]bool{}
 	for n := 0; ; n++ {
@@ -311,7 +312,7 @@ func spill(ctx context.Context, f *os.File, img *Image, opt Options) (*tarIndex,
 		return errors.Join(tmp.Close(), os.Remove(tmp.Name()))
 	})
 	max := opt.maxSpill()
-	n, err := io.Copy(tmp, io.LimitReader(ctxReader{ctx, zr}, max+1))
+	n, err := io.Copy(tmp, io.LimitReader(ctxReader{ctx, &boundReader{r: zr, max: opt.ratioBound(f), what: "decompressed archive"}}, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("decompressing to %s: %w", filepath.Dir(tmp.Name()), err)
 	}
@@ -319,6 +320,31 @@ func spill(ctx context.Context, f *os.File, img *Image, opt Options) (*tarIndex,
 		return nil, fmt.Errorf("decompressed archive exceeds %d bytes (Options.MaxSpill)", max)
 	}
 	return indexTar(ctx, tmp)
+}
+
+// ratioBound is the most bytes the compressed file f may decompress to
+// under Options.MaxRatio (no bound when the ratio is disabled).
+func (o *Options) ratioBound(f *os.File) int64 {
+	st, err := f.Stat()
+	if ratio := o.maxRatio(); err == nil && ratio > 0 && st.Size() < (1<<62)/ratio {
+		return st.Size()*ratio + ratioSlack
+	}
+	return 1<<63 - 1
+}
+
+// boundReader fails once more than max bytes are read through it.
+type boundReader struct {
+	r      io.Reader
+	n, max int64
+	what   string
+}
+
+func (b *boundReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.n += int64(n); b.n > b.max {
+		return n, fmt.Errorf("%s exceeds %d bytes (decompression ratio limit, Options.MaxRatio)", b.what, b.max)
+	}
+	return n, err
 }
 
 // ctxReader stops reading when ctx is done.

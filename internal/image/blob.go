@@ -111,6 +111,9 @@ func (s *layerStream) Read(p []byte) (int, error) {
 	if s.n > s.max {
 		return k, fmt.Errorf("%s: uncompressed layer exceeds %d bytes (size or decompression ratio limit)", s.what, s.max)
 	}
+	if err != nil && err != io.EOF {
+		return k, fmt.Errorf("%s: %w", s.what, err)
+	}
 	if err == io.EOF && s.h != nil {
 		if got := "sha256:" + hex.EncodeToString(s.h.Sum(nil)); got != s.want {
 			return k, fmt.Errorf("%s: uncompressed content has digest %s, but the image config says %s", s.what, got, s.want)
