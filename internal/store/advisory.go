@@ -62,6 +62,14 @@ func (s *Store) Import(ctx context.Context, meta Scope, opt ImportOptions, fill 
 			return errors.New("the document names no scope")
 		}
 		sc.Scope, sc.Advisories, sc.ImportedAt = scope, w.n, now()
+		if s.dialect == Postgres {
+			// Serialise imports of one scope, so the second replaces the
+			// first's committed rows instead of colliding with them
+			// (SQLite's write transactions are already serial).
+			if _, err := tx.ExecContext(ctx, s.q(`SELECT pg_advisory_xact_lock(hashtext('vigil-scope:' || ?))`), scope); err != nil {
+				return fmt.Errorf("lock scope %s: %w", scope, err)
+			}
+		}
 		var old int
 		err = tx.QueryRowContext(ctx, s.q(`SELECT advisories FROM feed_scope WHERE scope = ?`), scope).Scan(&old)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

@@ -64,6 +64,10 @@ var migrations = []string{
 	notifySchema,      // notify.go
 }
 
+// migrationLockKey is the PostgreSQL advisory lock key serialising
+// migrations ("vpak" in ASCII).
+const migrationLockKey = 0x7670616b
+
 func (s *Store) expand(stmt string) string {
 	switch s.dialect {
 	case Postgres:
@@ -82,7 +86,7 @@ func (s *Store) expand(stmt string) string {
 func (s *Store) migrate(ctx context.Context) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7061636b)`); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`SELECT pg_advisory_xact_lock(?)`), migrationLockKey); err != nil {
 				return fmt.Errorf("migration lock: %w", err)
 			}
 		}

@@ -3,16 +3,17 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/vigil-scanner/vigil/internal/model"
+	"github.com/vigil-scanner/vigil/internal/storetest"
 )
 
-func openTemp(t *testing.T) *Store {
+// open opens dsn, closing it when t ends.
+func open(t *testing.T, dsn string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "v.db"))
+	s, err := Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +39,12 @@ func fill(advs ...model.Advisory) func(func(model.Advisory) error) (string, erro
 }
 
 func TestReplaceScopeRoundTripAndAtomicity(t *testing.T) {
+	storetest.Dialects(t, testReplaceScopeRoundTripAndAtomicity)
+}
+
+func testReplaceScopeRoundTripAndAtomicity(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTemp(t)
+	s := open(t, dsn)
 	sc := Scope{Scope: "debian-tracker", Source: "debian-tracker", Origin: "test", Digest: "sha256:x"}
 	got1, err := s.Import(ctx, sc, ImportOptions{}, fill(adv("CVE-1", "openssl", "3.0.1-1"), adv("CVE-1", "curl", "7-1"), adv("CVE-2", "openssl", "3.0.2-1")))
 	if err != nil || got1.Advisories != 3 || got1.Scope != "debian-tracker" {
@@ -86,9 +91,11 @@ func TestReplaceScopeRoundTripAndAtomicity(t *testing.T) {
 	}
 }
 
-func TestLayerCache(t *testing.T) {
+func TestLayerCache(t *testing.T) { storetest.Dialects(t, testLayerCache) }
+
+func testLayerCache(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTemp(t)
+	s := open(t, dsn)
 	if _, ok, err := s.LayerIndex(ctx, "sha256:a", "v1"); ok || err != nil {
 		t.Fatalf("empty cache: ok=%v err=%v", ok, err)
 	}
@@ -107,9 +114,12 @@ func TestLayerCache(t *testing.T) {
 	}
 }
 
-func TestConcurrentOpenAndWrite(t *testing.T) {
+func TestConcurrentOpenAndWrite(t *testing.T) { storetest.Dialects(t, testConcurrentOpenAndWrite) }
+
+// testConcurrentOpenAndWrite opens one new database from eight handles at
+// once, each importing the same scope and caching the same layer.
+func testConcurrentOpenAndWrite(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v.db")
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := 0; i < 8; i++ {
