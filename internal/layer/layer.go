@@ -51,7 +51,9 @@ func DefaultLimits() Limits {
 // the contents of wanted files.
 type Changes struct {
 	// Whiteouts are paths hidden from lower layers (".wh.NAME" in DIR gives
-	// DIR/NAME), kept when wanted or possibly containing a wanted path.
+	// DIR/NAME), kept when wanted or possibly containing a wanted path. A
+	// path whose entry hides lower contents without being handed over (a
+	// file over a directory, a device node, an oversize file) is one too.
 	Whiteouts []string
 	// Opaque are directories marked with ".wh..wh..opq": everything lower
 	// layers put in them is hidden. Kept when they may contain a wanted path.
@@ -151,11 +153,13 @@ func Read(ctx context.Context, r io.Reader, sel Selector, lim Limits, fn func(pa
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeGNUSparse:
 			if !sel.Want(name) {
+				replace(ch, sel, name)
 				continue
 			}
 			delete(ch.Links, name)
 			if hdr.Size > lim.MaxFileSize {
 				w.add(ch, fmt.Sprintf("skipped %s: size %d exceeds the limit of %d bytes", name, hdr.Size, lim.MaxFileSize))
+				replace(ch, sel, name)
 				continue
 			}
 			if err := fn(name, io.LimitReader(tr, hdr.Size)); err != nil {
@@ -182,7 +186,18 @@ func Read(ctx context.Context, r io.Reader, sel Selector, lim Limits, fn func(pa
 		case tar.TypeDir:
 			// A directory replacing a link at the same path.
 			delete(ch.Links, name)
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			replace(ch, sel, name)
 		}
+	}
+}
+
+// replace records that a non-directory entry not handed over hides
+// whatever lower layers had at and below name.
+func replace(ch *Changes, sel Selector, name string) {
+	if sel.Want(name) || sel.MayContain(name) {
+		delete(ch.Links, name)
+		ch.Whiteouts = append(ch.Whiteouts, name)
 	}
 }
 
