@@ -39,6 +39,20 @@ func newStore(t *testing.T, source string, files ...string) *store.Store {
 	return st
 }
 
+// matchClean matches pkgs on d against st; matching must succeed without
+// warnings.
+func matchClean(t *testing.T, st match.Source, d *model.Distribution, pkgs []model.Package) []model.Finding {
+	t.Helper()
+	res, err := match.Match(context.Background(), st, d, pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) > 0 {
+		t.Errorf("warnings: %q", res.Warnings)
+	}
+	return res.Findings
+}
+
 // alpineTruth is one groundtruth/alpine file: its inputs and its rows.
 type alpineTruth struct {
 	installed string   // pkgdb/apk/... installed database
@@ -46,36 +60,45 @@ type alpineTruth struct {
 	rows      []string // "package installed_version origin vuln_id fixed_in", sorted
 }
 
-func readAlpineTruth(t *testing.T, path string) alpineTruth {
+// readTruth reads a groundtruth file: its "# key: value" header lines, and
+// its data lines (neither empty nor comments).
+func readTruth(t *testing.T, path string) (header map[string]string, lines []string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var gt alpineTruth
+	header = map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "# installed-db: "); ok {
-			gt.installed = v
+		if c, ok := strings.CutPrefix(line, "# "); ok {
+			if k, v, ok := strings.Cut(c, ": "); ok {
+				header[k] = v
+			}
 			continue
 		}
-		if v, ok := strings.CutPrefix(line, "# secdb: "); ok {
-			gt.secdb = strings.Fields(v)
-			continue
+		if line != "" && !strings.HasPrefix(line, "#") {
+			lines = append(lines, line)
 		}
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return header, lines
+}
+
+func readAlpineTruth(t *testing.T, path string) alpineTruth {
+	t.Helper()
+	header, lines := readTruth(t, path)
+	gt := alpineTruth{installed: header["installed-db"], secdb: strings.Fields(header["secdb"])}
+	for _, line := range lines {
 		f := strings.Split(line, "\t")
 		if len(f) != 6 {
 			t.Fatalf("%s: row %q: want 6 tab-separated fields", path, line)
 		}
 		gt.rows = append(gt.rows, strings.Join(f[:5], " "))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if gt.installed == "" || len(gt.secdb) == 0 {
 		t.Fatalf("%s: header lacks installed-db or secdb", path)
@@ -147,14 +170,7 @@ func TestAlpineGroundTruth(t *testing.T) {
 			dist := &model.Distribution{ID: "alpine", Namespace: "alpine:" + branch}
 
 			pkgs := readInstalled(t, testdata.Path(t, gt.installed))
-			res, err := match.Match(ctx, st, dist, pkgs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) > 0 {
-				t.Errorf("warnings: %q", res.Warnings)
-			}
-			if got := findingRows(res.Findings); !slices.Equal(got, gt.rows) {
+			if got := findingRows(matchClean(t, st, dist, pkgs)); !slices.Equal(got, gt.rows) {
 				t.Errorf("installed db × secdb:\n got %q\nwant %q", got, gt.rows)
 			}
 
