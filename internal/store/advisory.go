@@ -33,6 +33,9 @@ type ImportOptions struct {
 	// old data kept. An empty document never replaces a non-empty scope.
 	// Zero means no limit other than the empty-document rule.
 	MaxShrink float64
+	// Digest, when set, gives the digest of the document once fill has
+	// read it; it is stored instead of the Digest of meta.
+	Digest func() string
 }
 
 // Import replaces every advisory of one scope with those fill puts, in one
@@ -62,6 +65,9 @@ func (s *Store) Import(ctx context.Context, meta Scope, opt ImportOptions, fill 
 			return errors.New("the document names no scope")
 		}
 		sc.Scope, sc.Advisories, sc.ImportedAt = scope, w.n, now()
+		if opt.Digest != nil {
+			sc.Digest = opt.Digest()
+		}
 		if s.dialect == Postgres {
 			// Serialise imports of one scope, so the second replaces the
 			// first's committed rows instead of colliding with them
@@ -92,7 +98,7 @@ func (s *Store) Import(ctx context.Context, meta Scope, opt ImportOptions, fill 
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE feed_scope SET advisories = ?, imported_at = ? WHERE scope = ?`), w.n, sc.ImportedAt, scope)
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE feed_scope SET advisories = ?, imported_at = ?, digest = ? WHERE scope = ?`), w.n, sc.ImportedAt, sc.Digest, scope)
 		return err
 	})
 	if err != nil {
