@@ -102,7 +102,7 @@ func Import(ctx context.Context, st Store, source, name string, r io.Reader, opt
 	if err != nil {
 		return store.Scope{}, err
 	}
-	limited := &limitReader{r: body, left: opt.MaxDocumentSize}
+	limited := newLimitReader(body, opt.MaxDocumentSize, "document")
 	br := bufio.NewReaderSize(limited, 64<<10)
 	head, err := br.Peek(4096)
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
@@ -116,7 +116,8 @@ func Import(ctx context.Context, st Store, source, name string, r io.Reader, opt
 		return store.Scope{}, err
 	}
 	meta := store.Scope{Source: f.Name(), Origin: name}
-	return st.Import(ctx, meta, store.ImportOptions{MaxShrink: opt.MaxShrink}, func(put func(model.Advisory) error) (string, error) {
+	digest := func() string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
+	return st.Import(ctx, meta, store.ImportOptions{MaxShrink: opt.MaxShrink, Digest: digest}, func(put func(model.Advisory) error) (string, error) {
 		scope, err := f.Parse(ctx, name, br, func(a model.Advisory) error {
 			if a.Source == "" {
 				a.Source = f.Name()
@@ -130,7 +131,6 @@ func Import(ctx context.Context, st Store, source, name string, r io.Reader, opt
 		if _, err := io.Copy(io.Discard, br); err != nil {
 			return "", err
 		}
-		meta.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 		return scope, nil
 	})
 }
@@ -182,28 +182,51 @@ func decompress(r io.Reader) (io.Reader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		return zr, nil
+		return namedReader{zr, "gzip"}, nil
 	case bytes.HasPrefix(magic, []byte("BZh")):
-		return bzip2.NewReader(br), nil
+		return namedReader{bzip2.NewReader(br), "bzip2"}, nil
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
-		return zr.IOReadCloser(), nil
+		return namedReader{zr.IOReadCloser(), "zstd"}, nil
 	}
 	return br, nil
 }
 
+// maxZstdWindow caps the memory a zstd frame may ask for (zstd --long=27).
+const maxZstdWindow = 128 << 20
+
+// namedReader names the compression in its read errors.
+type namedReader struct {
+	r    io.Reader
+	name string
+}
+
+func (n namedReader) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", n.name, err)
+	}
+	return k, err
+}
+
 // limitReader fails, rather than ends quietly, past its limit.
 type limitReader struct {
-	r    io.Reader
-	left int64
+	r     io.Reader
+	left  int64
+	limit int64
+	what  string // "document" or "download", for the error
+}
+
+func newLimitReader(r io.Reader, limit int64, what string) *limitReader {
+	return &limitReader{r: r, left: limit, limit: limit, what: what}
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.left <= 0 {
-		return 0, fmt.Errorf("document larger than the %d-byte limit", l.left)
+		return 0, l.tooLarge()
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
@@ -214,10 +237,14 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		// Probe for more: at the limit exactly is fine, past it is not.
 		var one [1]byte
 		if m, _ := l.r.Read(one[:]); m > 0 {
-			return n, errors.New("document larger than the size limit")
+			return n, l.tooLarge()
 		}
 	}
 	return n, err
+}
+
+func (l *limitReader) tooLarge() error {
+	return fmt.Errorf("%s larger than the %d-byte limit", l.what, l.limit)
 }
 
 // Result is the outcome of importing one URL.
@@ -287,7 +314,7 @@ func fetchAndImport(ctx context.Context, st Store, source, u string, opt Options
 	}
 	var body io.Reader = resp.Body
 	if opt.MaxDownloadSize > 0 {
-		body = &limitReader{r: resp.Body, left: opt.MaxDownloadSize}
+		body = newLimitReader(resp.Body, opt.MaxDownloadSize, "download")
 	}
 	sc, err := Import(ctx, st, source, u, body, opt)
 	if err != nil {
