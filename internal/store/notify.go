@@ -152,6 +152,24 @@ func (s *Store) ImageReports(ctx context.Context, indexer string, fn func(imageI
 	return rows.Err()
 }
 
+// ClairLayerNames lists the stored Clair v1 layers, by name.
+func (s *Store) ClairLayerNames(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM clair_layer ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list clair layers: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
 // MatchStates returns every subject's stored match state.
 func (s *Store) MatchStates(ctx context.Context) (map[string][]byte, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT subject, state FROM match_state`)
