@@ -3,6 +3,7 @@ package scan_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -110,13 +111,7 @@ func TestRHEL8OVALGroundTruth(t *testing.T) {
 					t.Errorf("%s: advisory for %s (arch %v, module %q) matched %s.%s", a.ID, a.Package, a.Arch, a.Module, p.Name, p.Arch)
 				}
 			}
-			got := slices.Sorted(func(yield func(string) bool) {
-				for id := range ids {
-					if !yield(id) {
-						return
-					}
-				}
-			})
+			got := slices.Sorted(maps.Keys(ids))
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("RHSAs:\n got %d %q\nwant %d %q", len(got), got, len(tc.want), tc.want)
 			}
