@@ -154,18 +154,27 @@ func (s *Store) ImageReports(ctx context.Context, indexer string, fn func(imageI
 
 // ClairLayerNames lists the stored Clair v1 layers, by name.
 func (s *Store) ClairLayerNames(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM clair_layer ORDER BY name`)
+	out, err := s.queryStrings(ctx, `SELECT name FROM clair_layer ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list clair layers: %w", err)
+	}
+	return out, nil
+}
+
+// queryStrings runs a query of one text column.
+func (s *Store) queryStrings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, name)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -330,22 +339,13 @@ func (s *Store) DeleteNotification(ctx context.Context, name string, at time.Tim
 // DueNotifications returns up to limit undeleted notifications never
 // delivered or last delivered before notifiedBefore, oldest first.
 func (s *Store) DueNotifications(ctx context.Context, notifiedBefore time.Time, limit int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name FROM notification
+	out, err := s.queryStrings(ctx, `SELECT name FROM notification
 		WHERE deleted_at IS NULL AND (notified_at IS NULL OR notified_at < ?)
-		ORDER BY created_at, name LIMIT ?`), notifiedBefore.Unix(), limit)
+		ORDER BY created_at, name LIMIT ?`, notifiedBefore.Unix(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("due notifications: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		out = append(out, name)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // MarkNotified records the delivery of notification name at time at.
