@@ -64,6 +64,7 @@ func newRoot() *cobra.Command {
 		newDBCmd(g),
 		newVercmpCmd(),
 		newDemoCmd(g),
+		newServeCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,313 @@
+package api
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/vigil-scanner/vigil/internal/index"
+)
+
+// FetchOptions bound layer downloads.
+type FetchOptions struct {
+	// Timeout bounds one download (default 10 minutes).
+	Timeout time.Duration
+	// MaxSize bounds a layer blob as fetched, in bytes (default 8 GiB).
+	// The uncompressed tar is bounded by the indexer's layer limits.
+	MaxSize int64
+	// InsecureTLS skips certificate verification for layer downloads.
+	InsecureTLS bool
+	// AllowLocalPaths lets a layer path name a file on the server (Clair
+	// v1 allowed it always; it reads any file the server can, so it is off
+	// by default).
+	AllowLocalPaths bool
+}
+
+// maxRedirects is the most redirects a layer download follows.
+const maxRedirects = 5
+
+// maxZstdWindow caps the memory a zstd frame may ask for.
+const maxZstdWindow = 128 << 20
+
+type fetcher struct {
+	opt    FetchOptions
+	client *http.Client
+}
+
+func newFetcher(opt FetchOptions) *fetcher {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Minute
+	}
+	if opt.MaxSize <= 0 {
+		opt.MaxSize = 8 << 30
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if opt.InsecureTLS {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // operator's explicit choice (--insecure-tls)
+	}
+	return &fetcher{opt: opt, client: &http.Client{
+		Transport: tr,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > maxRedirects {
+				return fmt.Errorf("more than %d redirects", maxRedirects)
+			}
+			return nil
+		},
+	}}
+}
+
+// fetchError is a failure to get a layer's bytes: Clair's 400 "could not
+// find layer".
+type fetchError struct{ err error }
+
+func (e *fetchError) Error() string { return "could not find layer: " + e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
+
+// open returns the raw bytes of the layer at path: an http(s) URL fetched
+// with headers, or (when allowed) a local file.
+func (f *fetcher) open(ctx context.Context, path string, headers http.Header) (io.ReadCloser, error) {
+	u, err := url.Parse(path)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		if u.Host == "" {
+			return nil, errorf(http.StatusBadRequest, "layer path %q has no host", path)
+		}
+		ctx, cancel := context.WithTimeout(ctx, f.opt.Timeout)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+		if err != nil {
+			cancel()
+			return nil, errorf(http.StatusBadRequest, "layer path %q: %v", path, err)
+		}
+		for k, vs := range headers {
+			for _, v := range vs {
+				req.Header.Add(k, v)
+			}
+		}
+		resp, err := f.client.Do(req)
+		if err != nil {
+			cancel()
+			return nil, &fetchError{err}
+		}
+		if resp.StatusCode/100 != 2 {
+			resp.Body.Close()
+			cancel()
+			return nil, &fetchError{fmt.Errorf("GET %s: %s", redact(u), resp.Status)}
+		}
+		if resp.ContentLength > f.opt.MaxSize {
+			resp.Body.Close()
+			cancel()
+			return nil, errorf(http.StatusUnprocessableEntity, "layer at %s is %d bytes, over the %d-byte limit", redact(u), resp.ContentLength, f.opt.MaxSize)
+		}
+		return &boundedBody{r: resp.Body, left: f.opt.MaxSize, close: func() error { defer cancel(); return resp.Body.Close() }}, nil
+	}
+	if err == nil && u.Scheme != "" && u.Scheme != "file" && len(u.Scheme) > 1 {
+		return nil, errorf(http.StatusBadRequest, "layer path %q: scheme %q is not supported (want http, https or, if allowed, a local path)", path, u.Scheme)
+	}
+	if !f.opt.AllowLocalPaths {
+		return nil, errorf(http.StatusBadRequest, "layer path %q is not an http(s) URL, and local paths are not allowed on this server (api.allowlocalpaths)", path)
+	}
+	if err == nil && u.Scheme == "file" {
+		path = u.Path
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, &fetchError{err}
+	}
+	return &boundedBody{r: file, left: f.opt.MaxSize, close: file.Close}, nil
+}
+
+func redact(u *url.URL) string {
+	c := *u
+	c.RawQuery, c.User = "", nil
+	return c.String()
+}
+
+// boundedBody fails reads past a size limit and marks read failures as
+// fetch errors.
+type boundedBody struct {
+	r     io.Reader
+	left  int64
+	close func() error
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, errorf(http.StatusUnprocessableEntity, "layer larger than the size limit")
+	}
+	if err != nil && err != io.EOF {
+		err = &fetchError{err}
+	}
+	return n, err
+}
+
+func (b *boundedBody) Close() error { return b.close() }
+
+// decompress returns the uncompressed stream of a layer blob, sniffing
+// gzip, zstd and bzip2 by their magic bytes (plain tar otherwise).
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(6)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, errorf(http.StatusUnprocessableEntity, "layer: gzip: %v", err)
+		}
+		return zr, nil
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
+		if err != nil {
+			return nil, errorf(http.StatusUnprocessableEntity, "layer: zstd: %v", err)
+		}
+		return zr.IOReadCloser(), nil
+	case bytes.HasPrefix(head, []byte("BZh")):
+		return io.NopCloser(bzip2.NewReader(br)), nil
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return nil, errorf(http.StatusUnprocessableEntity, "layer: xz compression is not supported (use gzip, zstd, bzip2 or plain tar)")
+	}
+	return io.NopCloser(br), nil
+}
+
+// layerSource says where a layer is and how to read it.
+type layerSource struct {
+	uri     string
+	headers http.Header
+	aci     bool   // an appc image: the filesystem is under rootfs/
+	digest  string // when set, the blob or its uncompressed tar must have it
+}
+
+// readLayer fetches and indexes one layer. Errors carry their status:
+// 400 when it cannot be fetched, 422 when its contents are unreadable.
+func (s *Server) readLayer(ctx context.Context, src layerSource) (*index.Result, error) {
+	raw, err := s.fetcher.open(ctx, src.uri, src.headers)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	var rawHash, tarHash hash.Hash
+	var in io.Reader = raw
+	if src.digest != "" {
+		rawHash, tarHash = sha256.New(), sha256.New()
+		in = io.TeeReader(raw, rawHash)
+	}
+	zr, err := decompress(in)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	var r io.Reader = zr
+	if tarHash != nil {
+		r = io.TeeReader(zr, tarHash)
+	}
+	if src.aci {
+		pr := aciRootfs(r)
+		defer pr.Close()
+		r = pr
+	}
+	res, err := s.indexer.Read(ctx, r)
+	if err == nil && src.digest != "" {
+		// Read to the end of both streams to hash them whole.
+		if _, err = io.Copy(io.Discard, r); err == nil {
+			_, err = io.Copy(io.Discard, in)
+		}
+		if err == nil {
+			if got := "sha256:" + hex.EncodeToString(rawHash.Sum(nil)); got != src.digest {
+				if gotTar := "sha256:" + hex.EncodeToString(tarHash.Sum(nil)); gotTar != src.digest {
+					err = errorf(http.StatusBadRequest, "layer %s: content has digest %s (uncompressed %s)", src.digest, got, gotTar)
+				}
+			}
+		}
+	}
+	if err != nil {
+		var he *httpError
+		var fe *fetchError
+		switch {
+		case errors.As(err, &he):
+			return nil, he
+		case errors.As(err, &fe):
+			return nil, errorf(http.StatusBadRequest, "%v", fe)
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		}
+		return nil, errorf(http.StatusUnprocessableEntity, "layer unreadable: %v", err)
+	}
+	return res, nil
+}
+
+// aciRootfs rewrites an appc image tar into the tar of its root
+// filesystem: entries under rootfs/ with that prefix removed (hard link
+// targets too); the manifest and anything else are dropped.
+func aciRootfs(r io.Reader) io.ReadCloser {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr := tar.NewReader(r)
+		tw := tar.NewWriter(pw)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				pw.CloseWithError(tw.Close())
+				return
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			name, ok := strings.CutPrefix(strings.TrimPrefix(h.Name, "./"), "rootfs/")
+			if !ok || name == "" {
+				continue
+			}
+			h.Name = name
+			if h.Typeflag == tar.TypeLink {
+				h.Linkname = strings.TrimPrefix(strings.TrimPrefix(h.Linkname, "./"), "rootfs/")
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			if _, err := io.Copy(tw, tr); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return &aciReader{pr, done}
+}
+
+// aciReader's Close stops the rewriting goroutine and waits for it, so
+// the stream it reads may be closed after.
+type aciReader struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+func (a *aciReader) Close() error {
+	a.PipeReader.CloseWithError(errors.New("layer reader closed"))
+	<-a.done
+	return nil
+}

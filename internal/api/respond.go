@@ -1,0 +1,89 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/vigil-scanner/vigil/internal/pagetoken"
+	"github.com/vigil-scanner/vigil/internal/store"
+)
+
+// httpError is an error with the status it answers.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) error {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// clairError is Clair's error envelope.
+type clairError struct {
+	Error struct {
+		Message string
+		Type    string `json:",omitempty"`
+	}
+}
+
+// writeErr answers err with its status and Clair's error body. Errors
+// without a status are logged and answer 500 without their detail.
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+	case errors.As(err, &mbe):
+		he = &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+	case errors.Is(err, store.ErrNotFound):
+		he = &httpError{http.StatusNotFound, err.Error()}
+	case errors.Is(err, pagetoken.ErrInvalid), errors.Is(err, pagetoken.ErrExpired):
+		he = &httpError{http.StatusBadRequest, "page: " + err.Error()}
+	case r.Context().Err() != nil:
+		he = &httpError{http.StatusServiceUnavailable, "request cancelled or timed out: " + r.Context().Err().Error()}
+	default:
+		id := requestID(r.Context())
+		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+		he = &httpError{http.StatusInternalServerError, "internal error (request id " + id + ")"}
+	}
+	WriteError(w, he.code, he.msg)
+}
+
+// WriteError answers Clair's error body {"Error":{"Message":msg}}.
+func WriteError(w http.ResponseWriter, code int, msg string) {
+	var body clairError
+	body.Error.Message = msg
+	WriteJSON(w, code, body)
+}
+
+// WriteJSON answers v as JSON with Clair's content type.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"Error":{"Message":"could not encode the response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// decodeBody reads a JSON request body into v, refusing unknown trailing
+// data; a malformed body answers 400, an oversized one 413.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "malformed JSON body: data after the JSON value")
+	}
+	return nil
+}
