@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The test command: vet, then the whole test suite with the race detector.
+# The test command: vet; the whole test suite; then the race detector over
+# everything but the whole-feed tests (-short), which would take too long
+# under it.
 # When PostgreSQL's server binaries are installed (Debian's postgresql
 # package), a throwaway cluster on 127.0.0.1 serves the PostgreSQL tests
 # (VIGIL_TEST_POSTGRES); without them those tests skip with a message.
@@ -17,4 +19,5 @@ if [ -z "${VIGIL_TEST_POSTGRES:-}" ] && [ -x scripts/postgres.sh ] && ls /usr/li
 fi
 
 go vet ./...
-go test -race -timeout 30m "$@" ./...
+go test -timeout 30m "$@" ./...
+go test -race -short -timeout 30m "$@" ./...

@@ -144,6 +144,9 @@ func diffSets(t *testing.T, what string, want, got []string) {
 // groundtruth/debian file against the whole OVAL feed of its release, and
 // compares with the expected rows (computed with dpkg --compare-versions).
 func TestDebianOVALGroundtruth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports whole OVAL files; skipped with -short")
+	}
 	root := testdata.Dir(t)
 	files, _ := filepath.Glob(filepath.Join(root, "groundtruth", "debian", "*.tsv"))
 	if len(files) == 0 {
