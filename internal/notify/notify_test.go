@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-scanner/vigil/internal/image"
+	"github.com/vigil-scanner/vigil/internal/index"
 	"github.com/vigil-scanner/vigil/internal/pagetoken"
 	"github.com/vigil-scanner/vigil/internal/scan"
 	"github.com/vigil-scanner/vigil/internal/store"
@@ -109,6 +110,18 @@ func testNotifications(t *testing.T, dsn string) {
 		imageIDs = append(imageIDs, rep.Image.ID)
 	}
 	slices.Sort(imageIDs)
+	// A Clair v1 layer holding the images' base layer, and a child of it.
+	base := rep0Layer(t, st, minbase)
+	res, ok, err := st.LayerIndex(ctx, base, index.Version)
+	if err != nil || !ok {
+		t.Fatalf("cached base layer: %v %v", ok, err)
+	}
+	for _, l := range []store.ClairLayer{{Name: "clair-base", Result: res}, {Name: "clair-child", Parent: "clair-base", Result: []byte(`{}`)}} {
+		l.Indexer = index.Version
+		if _, err := st.PutClairLayer(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	wh := newWebhook(t, 2)
 	now := time.Unix(1_800_000_000, 0)
@@ -199,8 +212,9 @@ func testNotifications(t *testing.T, dsn string) {
 		t.Fatalf("removed: %+v", nt)
 	}
 
-	// The added one, a page of one layer at a time.
-	var images []string
+	// The added one, a page of one layer at a time: the images' base layer
+	// twice (once per image) and the Clair layer introducing bash.
+	var images, layers []string
 	query := "limit=1"
 	for page := 1; ; page++ {
 		code, nt, msg := get(added, query)
@@ -213,21 +227,23 @@ func testNotifications(t *testing.T, dsn string) {
 			t.Fatalf("added: %+v", v)
 		}
 		l := nt.New.OrderedLayersIntroducingVulnerability
-		if len(l) != 1 || l[0].Index != int64(page) || !strings.HasPrefix(l[0].LayerName, "sha256:") ||
-			!slices.Equal(nt.New.LayersIntroducingVulnerability, []string{l[0].LayerName}) || len(nt.New.Images) != 1 {
+		if len(l) != 1 || l[0].Index != int64(page) || !slices.Equal(nt.New.LayersIntroducingVulnerability, []string{l[0].LayerName}) {
 			t.Fatalf("page %d layers: %+v", page, nt.New)
 		}
-		images = append(images, nt.New.Images[0])
+		layers = append(layers, l[0].LayerName)
+		images = append(images, nt.New.Images...)
 		if nt.NextPage == "" {
 			break
 		}
-		if page == 2 {
-			t.Fatal("more than two pages for two images")
+		if page == 3 {
+			t.Fatal("more than three pages for three layers")
 		}
 		query = "limit=1&page=" + nt.NextPage
 	}
-	if !slices.Equal(images, imageIDs) {
-		t.Fatalf("paged images %v, want %v", images, imageIDs)
+	slices.Sort(images)
+	slices.Sort(layers)
+	if !slices.Equal(images, imageIDs) || !slices.Equal(layers, []string{"clair-base", base, base}) {
+		t.Fatalf("paged images %v, layers %v; want %v, and %s twice and clair-base", images, layers, imageIDs, base)
 	}
 
 	for _, c := range []struct{ name, query, want string }{
@@ -268,6 +284,16 @@ func testNotifications(t *testing.T, dsn string) {
 	if _, got := wh.got(); len(got) != 3 || got[2] != removed {
 		t.Fatalf("re-sent %v, want only %s again", got, removed)
 	}
+}
+
+// rep0Layer returns the diff ID of the first layer of the image at path.
+func rep0Layer(t *testing.T, st *store.Store, path string) string {
+	t.Helper()
+	rep, _, err := scan.New(st, nil).Scan(context.Background(), path, image.Options{})
+	if err != nil || len(rep.Image.Layers) == 0 {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rep.Image.Layers[0].DiffID
 }
 
 func tokenFor(t *testing.T, c *pagetoken.Codec, name string) string {
