@@ -20,8 +20,12 @@
 //     (noarch/all packages match any); one naming an rpm module stream
 //     matches only packages of that module stream, and a non-modular one only
 //     non-modular packages.
-//   - The same vulnerability id for the same package from two sources is
-//     reported once, from the first source in store order.
+//   - When two sources speak of the same vulnerability id for the same
+//     package, only the more authoritative one counts (sourceRank): the
+//     Debian security tracker over Debian OVAL, which is generated from it
+//     with less detail (no urgency, no unimportant or end-of-life states).
+//     Its statement wins even when it says "not affected" or "fixed in a
+//     version older than the installed one".
 //
 // CentOS Linux, Rocky Linux and AlmaLinux are matched with Red Hat data of
 // the same major release (rhel:N) because they are rebuilt from Red Hat's
@@ -99,7 +103,7 @@ func Match(ctx context.Context, src Source, d *model.Distribution, pkgs []model.
 	seen := map[string]bool{}
 	warned := map[string]bool{}
 	for _, p := range pkgs {
-		for _, a := range candidates(byName, p) {
+		for _, a := range authoritative(candidates(byName, p)) {
 			affected, err := affects(a, p, apkFormat)
 			if err != nil {
 				msg := fmt.Sprintf("%s %s: %s %s: %v", p.Name, p.Version, a.Source, a.ID, err)
@@ -155,6 +159,38 @@ func sourceName(p model.Package) string {
 		return p.SourceName
 	}
 	return p.Name
+}
+
+// sourceRank orders sources that may speak of the same vulnerability:
+// lower is more authoritative; unlisted sources rank last.
+var sourceRank = map[string]int{
+	"debian-tracker": 0,
+	"debian-oval":    1,
+}
+
+func rank(source string) int {
+	if r, ok := sourceRank[source]; ok {
+		return r
+	}
+	return len(sourceRank)
+}
+
+// authoritative keeps, for each vulnerability id, only the statements of
+// the most authoritative source that makes any.
+func authoritative(advs []model.Advisory) []model.Advisory {
+	best := map[string]int{}
+	for _, a := range advs {
+		if r, ok := best[a.ID]; !ok || rank(a.Source) < r {
+			best[a.ID] = rank(a.Source)
+		}
+	}
+	out := advs[:0:0]
+	for _, a := range advs {
+		if rank(a.Source) == best[a.ID] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // affects decides whether advisory a applies to package p.
