@@ -8,11 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${VIGIL_TEST_POSTGRES:-}" ] && [ -x scripts/postgres.sh ] && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
-  pgdir=$(mktemp -d)
-  if url=$(scripts/postgres.sh start "$pgdir"); then
-    export VIGIL_TEST_POSTGRES="$url"
-    trap 'scripts/postgres.sh stop "$pgdir" || true' EXIT
+if [ -z "${VIGIL_TEST_POSTGRES:-}" ] && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  if exports=$(scripts/postgres.sh start); then
+    eval "$exports"
+    trap 'scripts/postgres.sh stop "$VIGIL_PG_DIR" || true' EXIT
   else
     echo "could not start PostgreSQL: its tests will skip" >&2
   fi
