@@ -35,8 +35,11 @@ type clairError struct {
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
 	var mbe *http.MaxBytesError
+	var fe *fetchError
 	switch {
 	case errors.As(err, &he):
+	case errors.As(err, &fe):
+		he = &httpError{http.StatusBadRequest, fe.Error()}
 	case errors.As(err, &mbe):
 		he = &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, store.ErrNotFound):
