@@ -3,12 +3,15 @@ package scan_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-scanner/vigil/internal/catalog/apk"
 	"github.com/vigil-scanner/vigil/internal/image"
@@ -209,15 +212,72 @@ func TestAlpineGroundTruth(t *testing.T) {
 	}
 }
 
-// TestAlpineRuleSets checks, over every installed database in pkgdb/apk
-// against the whole secdb of its branch (2024 JSON and, where the branch is
-// there, 2020 YAML), whether apk-tools 2 and apk-tools 3 rules ever disagree
-// on whether a (package, fixed advisory) pair is affected. The groundtruth
-// was computed with apk-tools 2 rules for every image; vigil picks the rules
-// by the apk-tools installed (2.x in every image here). Pairs apk-tools 3
-// refuses are logged: under its rules they would be warnings, not findings.
-// See docs/distributions.md.
-func TestAlpineRuleSets(t *testing.T) {
+// rawSecdb is the part of a secdb document (JSON or YAML) the groundtruth
+// rule reads, decoded here independently of the feed.
+type rawSecdb struct {
+	Packages []struct {
+		Pkg struct {
+			Name     string              `json:"name" yaml:"name"`
+			Secfixes map[string][]string `json:"secfixes" yaml:"secfixes"`
+		} `json:"pkg" yaml:"pkg"`
+	} `json:"packages" yaml:"packages"`
+}
+
+// groundtruthRule applies the groundtruth's stated rule to raw secdb
+// documents: an installed package whose origin is a secdb package name is
+// affected by every id listed under a fixed version (other than "0") newer
+// than its version, by apk-tools 2 rules. It returns rows as findingRows.
+func groundtruthRule(t *testing.T, docs []string, pkgs []model.Package) []string {
+	t.Helper()
+	v2, _ := version.Lookup(version.FormatAPK2)
+	var rows []string
+	for _, doc := range docs {
+		b, err := os.ReadFile(testdata.Path(t, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d rawSecdb
+		if strings.HasSuffix(doc, ".json") {
+			err = json.Unmarshal(b, &d)
+		} else {
+			err = yaml.Unmarshal(b, &d)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		for _, p := range pkgs {
+			for _, e := range d.Packages {
+				if e.Pkg.Name != p.SourceName {
+					continue
+				}
+				for fixed, ids := range e.Pkg.Secfixes {
+					if c, _ := v2.Compare(p.Version, fixed); fixed == "0" || c >= 0 {
+						continue
+					}
+					for _, id := range ids {
+						rows = append(rows, strings.Join([]string{p.Name, p.Version, p.SourceName, id, fixed}, " "))
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+// TestAlpineAllDatabases matches every installed database in pkgdb/apk
+// against the whole secdb of its branch, 2024 JSON and (where the branch is
+// there) 2020 YAML — groundtruth pairs and all the others — and checks:
+//
+//   - the findings are exactly what the groundtruth's stated rule gives when
+//     applied directly to the raw documents (groundtruthRule);
+//   - apk-tools 2 and apk-tools 3 rules never disagree on whether a
+//     (package, fixed advisory) pair is affected. The groundtruth was
+//     computed with apk-tools 2 rules for every image; vigil picks the rules
+//     by the apk-tools installed (2.x in every image here). Pairs apk-tools
+//     3 refuses are logged: under its rules they would be warnings, not
+//     findings. See docs/distributions.md.
+func TestAlpineAllDatabases(t *testing.T) {
 	ctx := context.Background()
 	v2, _ := version.Lookup(version.FormatAPK2)
 	v3, _ := version.Lookup(version.FormatAPK)
@@ -225,7 +285,7 @@ func TestAlpineRuleSets(t *testing.T) {
 	if err != nil || len(dbs) == 0 {
 		t.Fatalf("no pkgdb/apk databases: %v", err)
 	}
-	pairs, secdbs := 0, 0
+	pairs, secdbs, findings := 0, 0, 0
 	var differ, refused []string
 	for _, db := range dbs {
 		name := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(db)))))
@@ -238,17 +298,21 @@ func TestAlpineRuleSets(t *testing.T) {
 		for _, p := range pkgs {
 			origins[p.SourceName] = true
 		}
-		for _, docs := range [][]string{
-			{"whole-2024-12-31/" + branch + "/main.json", "whole-2024-12-31/" + branch + "/community.json"},
-			{"whole-2020-02/" + branch + "/main.yaml", "whole-2020-02/" + branch + "/community.yaml"},
-		} {
-			dir := filepath.Join(testdata.Dir(t), "vulndata", "alpine-secdb", filepath.Dir(docs[0]))
-			if _, err := os.Stat(dir); err != nil {
+		for _, snap := range []struct{ dir, ext string }{{"whole-2024-12-31", ".json"}, {"whole-2020-02", ".yaml"}} {
+			dir := "vulndata/alpine-secdb/" + snap.dir + "/" + branch
+			if _, err := os.Stat(filepath.Join(testdata.Dir(t), dir)); err != nil {
 				continue // no such branch in that snapshot
 			}
 			secdbs++
-			st := newStore(t, "alpine", "vulndata/alpine-secdb/"+docs[0], "vulndata/alpine-secdb/"+docs[1])
-			advs, err := st.Advisories(ctx, []string{"alpine:" + branch}, slices.Sorted(maps.Keys(origins)))
+			docs := []string{dir + "/main" + snap.ext, dir + "/community" + snap.ext}
+			st := newStore(t, "alpine", docs...)
+			dist := &model.Distribution{ID: "alpine", Namespace: "alpine:" + branch}
+			got := findingRows(matchClean(t, st, dist, pkgs))
+			findings += len(got)
+			if want := groundtruthRule(t, docs, pkgs); !slices.Equal(got, want) {
+				t.Errorf("%s × %s:\n got %q\nwant %q", name, dir, got, want)
+			}
+			advs, err := st.Advisories(ctx, []string{dist.Namespace}, slices.Sorted(maps.Keys(origins)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +322,7 @@ func TestAlpineRuleSets(t *testing.T) {
 						continue
 					}
 					pairs++
-					pair := name + " × " + filepath.Dir(docs[0]) + ": " + p.Name + " " + p.Version + " vs " + a.ID + " fixed in " + a.FixedVersion
+					pair := name + " × " + dir + ": " + p.Name + " " + p.Version + " vs " + a.ID + " fixed in " + a.FixedVersion
 					c2, err := v2.Compare(p.Version, a.FixedVersion)
 					if err != nil {
 						t.Fatalf("%s: apk-tools 2 rules refused: %v", pair, err)
@@ -274,8 +338,8 @@ func TestAlpineRuleSets(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d databases × %d secdb snapshots: %d (package, fixed advisory) pairs compared; apk-tools 3 refuses %d:\n%s",
-		len(dbs), secdbs, pairs, len(refused), strings.Join(refused, "\n"))
+	t.Logf("%d databases × %d secdb snapshots: %d findings; %d (package, fixed advisory) pairs compared under both rule sets; apk-tools 3 refuses %d:\n%s",
+		len(dbs), secdbs, findings, pairs, len(refused), strings.Join(refused, "\n"))
 	if pairs == 0 {
 		t.Fatal("no pairs compared")
 	}
