@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -11,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/vigil-scanner/vigil/internal/catalog/rpm"
+	"github.com/vigil-scanner/vigil/internal/image"
 	"github.com/vigil-scanner/vigil/internal/match"
 	"github.com/vigil-scanner/vigil/internal/model"
+	"github.com/vigil-scanner/vigil/internal/scan"
 	"github.com/vigil-scanner/vigil/internal/testdata"
 )
 
@@ -254,4 +257,44 @@ func TestOracleOVAL(t *testing.T) {
 		// Oracle Linux rebuilds are not matched with Red Hat data, nor the reverse.
 		{"rhel:7", []model.Package{rpmPkg("firefox", "38.0.1-1.el7_1", "x86_64", "firefox")}, nil},
 	})
+}
+
+// TestRHEL8Rootfs scans a RHEL 8 root filesystem whose rpm database is a
+// real Berkeley DB (one package, libuuid 2.32.1-42.el8_8, which no
+// definition of the 2019 RHEL 8 OVAL names): the OS and the package must be
+// read through the indexer as rpm would list them, with no finding.
+func TestRHEL8Rootfs(t *testing.T) {
+	st := newStore(t, "redhat", "vulndata/redhat-oval/v1/com.redhat.rhsa-RHEL8.xml.gz")
+	release := map[string]string{}
+	for _, f := range []string{"etc/os-release", "etc/redhat-release"} {
+		b, err := os.ReadFile(testdata.Path(t, "osrelease", "rhel-family", "8", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		release[f] = string(b)
+	}
+	db, err := os.ReadFile(testdata.Path(t, "pkgdb", "rpm", "bdb", "rhel8-libuuid", "Packages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release["var/lib/rpm/Packages"] = string(db)
+	rep, _, err := scan.New(st, nil).Scan(context.Background(), writeRootfs(t, release, nil), image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Distribution == nil || rep.Distribution.Namespace != "rhel:8" {
+		t.Fatalf("distribution %+v, want rhel:8", rep.Distribution)
+	}
+	want := model.Package{Kind: model.KindRPM, Name: "libuuid", Version: "2.32.1-42.el8_8", Arch: "x86_64", SourceName: "util-linux", SourceVersion: "2.32.1-42.el8_8", DBPath: "var/lib/rpm/Packages"}
+	if len(rep.Packages) != 1 {
+		t.Fatalf("packages %+v, want %+v", rep.Packages, want)
+	}
+	got := rep.Packages[0]
+	got.Layer = ""
+	if got != want {
+		t.Errorf("package %+v, want %+v", got, want)
+	}
+	if len(rep.Vulnerabilities) != 0 || len(rep.Warnings) != 0 {
+		t.Errorf("findings %+v, warnings %q; want none", rep.Vulnerabilities, rep.Warnings)
+	}
 }
