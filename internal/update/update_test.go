@@ -55,7 +55,7 @@ func scopes(t testing.TB, st *store.Store) []store.Scope {
 	return sc
 }
 
-func compressWith(t *testing.T, doc []byte, kind string) []byte {
+func compressWith(t testing.TB, doc []byte, kind string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	switch kind {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# fuzz.sh [SECONDS]: run every Fuzz* target of the module for SECONDS each
+# (default 30), one at a time, and report each result. Not part of the
+# default test run. A failing input is kept by `go test` under the
+# package's testdata/fuzz/<Target>/ for reproduction and as a regression
+# seed; the script exits 1 when any target failed.
+set -u
+secs=${1:-30}
+case $secs in '' | *[!0-9]*) echo "usage: $0 [seconds-per-target]" >&2; exit 2 ;; esac
+cd "$(dirname "$0")/.." || exit 2
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+failed=0 total=0
+printf '%-55s %-24s %8s  %s\n' PACKAGE TARGET SECONDS RESULT
+for pkg in $(go list ./...); do
+	targets=$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz') || continue
+	for target in $targets; do
+		total=$((total + 1))
+		out="$log/$total.txt"
+		start=$(date +%s)
+		if go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "${secs}s" >"$out" 2>&1; then
+			result=ok
+		else
+			result="FAIL (see below)"
+			failed=$((failed + 1))
+		fi
+		execs=$(grep -o 'execs: [0-9]*' "$out" | tail -1)
+		printf '%-55s %-24s %8s  %s %s\n' "${pkg#github.com/vigil-scanner/vigil/}" "$target" "$(($(date +%s) - start))" "$result" "${execs:+($execs)}"
+		if [ "$result" != ok ]; then
+			sed 's/^/    /' "$out" | tail -30
+		fi
+	done
+done
+echo "$total targets, $failed failed, ${secs}s each"
+[ "$failed" -eq 0 ]
