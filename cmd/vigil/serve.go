@@ -1,18 +1,23 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-scanner/vigil/internal/api"
 	"github.com/vigil-scanner/vigil/internal/config"
+	"github.com/vigil-scanner/vigil/internal/notify"
 	"github.com/vigil-scanner/vigil/internal/pagetoken"
 	"github.com/vigil-scanner/vigil/internal/store"
+	"github.com/vigil-scanner/vigil/internal/update"
+	"github.com/vigil-scanner/vigil/internal/updater"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -21,6 +26,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		addr, healthAddr             string
 		tlsCert, tlsKey, clientCA    string
 		insecureTLS, allowLocalPaths bool
+		updateInterval               time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,6 +59,9 @@ SIGINT or SIGTERM stops accepting connections and lets requests in flight finish
 			set("client-ca", &cfg.API.CAFile, clientCA)
 			if f.Changed("insecure-tls") {
 				cfg.API.InsecureTLS = insecureTLS
+			}
+			if f.Changed("update-interval") {
+				cfg.Updater.Interval = updateInterval
 			}
 			if f.Changed("allow-local-paths") {
 				cfg.API.AllowLocalPaths = allowLocalPaths
@@ -120,15 +129,50 @@ SIGINT or SIGTERM stops accepting connections and lets requests in flight finish
 			if psk != nil {
 				opt.Auth = &api.Authenticator{Key: psk, Issuers: cfg.Auth.PSK.Issuers}
 			}
+			webhook, err := cfg.Notifier.HTTP.Client()
+			if err != nil {
+				return err
+			}
+			notifier, err := notify.New(st, notify.Config{
+				Endpoint: cfg.Notifier.HTTP.Endpoint, Attempts: cfg.Notifier.Attempts,
+				RenotifyInterval: cfg.Notifier.RenotifyInterval, Client: webhook, Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			opt.Notifications = &notify.Handler{Store: st, Pages: pages}
+			upd, err := updater.New(st, updater.Config{
+				Interval: cfg.Updater.Interval, Options: update.DefaultOptions(), Log: log,
+				AfterUpdate: func(ctx context.Context, _ []string) {
+					if _, err := notifier.Pass(ctx); err != nil {
+						log.Error("notification pass failed", "err", err)
+					}
+				},
+			})
+			if err != nil {
+				return err
+			}
 			srv, err := api.New(opt)
 			if err != nil {
 				return err
 			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			go func() {
+				if err := upd.Run(ctx); err != nil && ctx.Err() == nil {
+					log.Error("updater stopped", "err", err)
+				}
+			}()
+			go func() {
+				if err := notifier.Run(ctx); err != nil && ctx.Err() == nil {
+					log.Error("notifier stopped", "err", err)
+				}
+			}()
 			tlsCfg, err := serverTLS(cfg.API)
 			if err != nil {
 				return err
 			}
-			return srv.Serve(cmd.Context(), api.Listen{Addr: cfg.API.Addr, HealthAddr: cfg.API.HealthAddr, TLS: tlsCfg})
+			return srv.Serve(ctx, api.Listen{Addr: cfg.API.Addr, HealthAddr: cfg.API.HealthAddr, TLS: tlsCfg})
 		},
 	}
 	f := cmd.Flags()
@@ -138,6 +182,7 @@ SIGINT or SIGTERM stops accepting connections and lets requests in flight finish
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile to this file until the server stops")
 	f.BoolVar(&insecureTLS, "insecure-tls", false, "do not verify TLS certificates when fetching layers")
 	f.BoolVar(&allowLocalPaths, "allow-local-paths", false, "let posted layers name files on this server as their Path")
+	f.DurationVar(&updateInterval, "update-interval", 2*time.Hour, "download and import every feed this often (0 disables; `vigil db` still imports)")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	f.StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.StringVar(&clientCA, "client-ca", "", "require client certificates signed by this CA (PEM): mutual TLS")
