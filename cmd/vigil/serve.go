@@ -142,7 +142,7 @@ SIGINT or SIGTERM stops accepting connections and lets requests in flight finish
 			}
 			opt.Notifications = &notify.Handler{Store: st, Pages: pages}
 			upd, err := updater.New(st, updater.Config{
-				Interval: cfg.Updater.Interval, Options: update.DefaultOptions(), Log: log,
+				Interval: cfg.Updater.Interval, Sources: cfg.Updater.Sources, URLs: cfg.Updater.URLs, Options: update.DefaultOptions(), Log: log,
 				AfterUpdate: func(ctx context.Context, _ []string) {
 					if _, err := notifier.Pass(ctx); err != nil {
 						log.Error("notification pass failed", "err", err)

@@ -74,6 +74,12 @@ type API struct {
 // Updater configures the periodic feed update.
 type Updater struct {
 	Interval time.Duration // 0 disables periodic updates
+	// Sources selects feeds by name or prefix (Clair's enabledupdaters, with
+	// "rhel" read as "redhat"); empty means every feed.
+	Sources []string
+	// URLs replaces a feed's upstream documents, by feed name
+	// (updater.urls; Clair's endpoints give one URL per feed).
+	URLs map[string][]string
 }
 
 // Notifier configures notification delivery.
@@ -196,9 +202,10 @@ type file struct {
 		FetchTimeout     *duration `yaml:"fetchtimeout"`
 	} `yaml:"api"`
 	Updater struct {
-		Interval        *duration         `yaml:"interval"`
-		EnabledUpdaters []string          `yaml:"enabledupdaters"`
-		Endpoints       map[string]string `yaml:"endpoints"`
+		Interval        *duration           `yaml:"interval"`
+		EnabledUpdaters []string            `yaml:"enabledupdaters"`
+		Endpoints       map[string]string   `yaml:"endpoints"`
+		URLs            map[string][]string `yaml:"urls"`
 	} `yaml:"updater"`
 	Notifier struct {
 		Attempts         *int      `yaml:"attempts"`
@@ -270,8 +277,20 @@ func (f *file) apply(c *Config) error {
 		c.API.MaxLayerSize = *a.MaxLayerSize
 	}
 	setDuration(&c.Updater.Interval, f.Updater.Interval)
-	if len(f.Updater.EnabledUpdaters) > 0 || len(f.Updater.Endpoints) > 0 {
-		c.warn("updater.enabledupdaters and updater.endpoints have no effect: vigil updates every feed from its upstream URLs")
+	for _, name := range f.Updater.EnabledUpdaters {
+		if name == "rhel" {
+			name = "redhat"
+		}
+		c.Updater.Sources = append(c.Updater.Sources, name)
+	}
+	if len(f.Updater.Endpoints)+len(f.Updater.URLs) > 0 {
+		c.Updater.URLs = map[string][]string{}
+		for feed, u := range f.Updater.Endpoints {
+			c.Updater.URLs[feed] = append(c.Updater.URLs[feed], u)
+		}
+		for feed, us := range f.Updater.URLs {
+			c.Updater.URLs[feed] = append(c.Updater.URLs[feed], us...)
+		}
 	}
 	if len(f.Worker.NamespaceDetectors) > 0 || len(f.Worker.FeatureListers) > 0 {
 		c.warn("worker has no effect: vigil always runs all its detectors and catalogers")

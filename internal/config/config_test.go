@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,21 @@ func TestErrorsNameTheKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to mention %q", doc, err, want)
 		}
+	}
+}
+
+func TestUpdaterSourcesAndURLs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	doc := "updater:\n  interval: 30m\n  enabledupdaters: [debian, rhel]\n  endpoints:\n    alpine-secdb: http://127.0.0.1/v3.20/main.json\n  urls:\n    debian-tracker: [http://127.0.0.1/tracker.json]\n"
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Updater.Interval != 30*time.Minute || strings.Join(c.Updater.Sources, ",") != "debian,redhat" ||
+		c.Updater.URLs["alpine-secdb"][0] != "http://127.0.0.1/v3.20/main.json" || c.Updater.URLs["debian-tracker"][0] != "http://127.0.0.1/tracker.json" {
+		t.Errorf("updater %+v", c.Updater)
 	}
 }
