@@ -287,6 +287,7 @@ func TestAlpineAllDatabases(t *testing.T) {
 	}
 	pairs, secdbs, findings := 0, 0, 0
 	var differ, refused []string
+	stores := map[string]*store.Store{} // by secdb directory: databases of one branch share it
 	for _, db := range dbs {
 		name := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(db)))))
 		branch := alpineBranch(name)
@@ -305,7 +306,11 @@ func TestAlpineAllDatabases(t *testing.T) {
 			}
 			secdbs++
 			docs := []string{dir + "/main" + snap.ext, dir + "/community" + snap.ext}
-			st := newStore(t, "alpine", docs...)
+			st, ok := stores[dir]
+			if !ok {
+				st = newStore(t, "alpine", docs...)
+				stores[dir] = st
+			}
 			dist := &model.Distribution{ID: "alpine", Namespace: "alpine:" + branch}
 			got := findingRows(matchClean(t, st, dist, pkgs))
 			findings += len(got)
