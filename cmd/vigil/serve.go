@@ -27,6 +27,9 @@ func newServeCmd(g *globals) *cobra.Command {
 		tlsCert, tlsKey, clientCA    string
 		insecureTLS, allowLocalPaths bool
 		updateInterval               time.Duration
+		readHeaderTimeout            time.Duration
+		readTimeout, idleTimeout     time.Duration
+		maxLayerRatio                int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -120,7 +123,7 @@ SIGINT or SIGTERM stops accepting connections and lets requests in flight finish
 			}
 			opt := api.Options{
 				Store: st, Pages: pages, Log: log, Timeout: cfg.API.Timeout, IndexConcurrency: cfg.API.IndexConcurrency,
-				Fetch: api.FetchOptions{Timeout: cfg.API.FetchTimeout, MaxSize: cfg.API.MaxLayerSize, InsecureTLS: cfg.API.InsecureTLS, AllowLocalPaths: cfg.API.AllowLocalPaths},
+				Fetch: api.FetchOptions{Timeout: cfg.API.FetchTimeout, MaxSize: cfg.API.MaxLayerSize, MaxRatio: maxLayerRatio, InsecureTLS: cfg.API.InsecureTLS, AllowLocalPaths: cfg.API.AllowLocalPaths},
 			}
 			psk, err := cfg.PSKKey()
 			if err != nil {
@@ -172,7 +175,8 @@ SIGINT or SIGTERM stops accepting connections and lets requests in flight finish
 			if err != nil {
 				return err
 			}
-			return srv.Serve(ctx, api.Listen{Addr: cfg.API.Addr, HealthAddr: cfg.API.HealthAddr, TLS: tlsCfg})
+			return srv.Serve(ctx, api.Listen{Addr: cfg.API.Addr, HealthAddr: cfg.API.HealthAddr, TLS: tlsCfg,
+				ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout})
 		},
 	}
 	f := cmd.Flags()
@@ -183,6 +187,10 @@ SIGINT or SIGTERM stops accepting connections and lets requests in flight finish
 	f.BoolVar(&insecureTLS, "insecure-tls", false, "do not verify TLS certificates when fetching layers")
 	f.BoolVar(&allowLocalPaths, "allow-local-paths", false, "let posted layers name files on this server as their Path")
 	f.DurationVar(&updateInterval, "update-interval", 2*time.Hour, "download and import every feed this often (0 disables; `vigil db` still imports)")
+	f.DurationVar(&readHeaderTimeout, "read-header-timeout", api.DefaultReadHeaderTimeout, "drop a connection whose request headers take longer than this")
+	f.DurationVar(&readTimeout, "read-timeout", api.DefaultReadTimeout, "answer 408 (or drop the connection) when a request's headers and body take longer than this")
+	f.DurationVar(&idleTimeout, "idle-timeout", api.DefaultIdleTimeout, "close a kept-alive connection idle this long")
+	f.Int64Var(&maxLayerRatio, "max-layer-ratio", api.DefaultMaxRatio, "refuse (422) a layer that decompresses to more than this many times its compressed size, past 64 MiB")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	f.StringVar(&tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	f.StringVar(&clientCA, "client-ca", "", "require client certificates signed by this CA (PEM): mutual TLS")

@@ -8,12 +8,17 @@
 //     by index.Compose, matched by match.Match and reported by report.New;
 //     everything is kept in the store.
 //   - Every request has a deadline (503 with Clair's timeout body beyond),
-//     a 1 MiB body cap (413), a request id (X-Request-Id, echoed or made)
-//     and, when configured, JWT authentication (401 without it).
+//     a 1 MiB body cap (413), read whole before the handler runs (408 when
+//     slower than the read timeout), a request id (X-Request-Id, echoed or
+//     made) and, when configured, JWT authentication (401 without it).
+//     Serve sets header, read, write and idle timeouts on connections.
 //   - Requests that fetch and index layers are bounded in number
 //     (Options.IndexConcurrency); beyond it they answer 429 at once.
-//   - Fetched layers are bounded in size and time, follow at most 5
-//     redirects, and image API layers must match the digest given.
+//   - Concurrent requests for the same layer or manifest share one fetch
+//     and index (singleflight), which no single client's hang-up cancels.
+//   - Fetched layers are bounded in size, time and expansion ratio,
+//     follow at most 5 redirects, and image API layers must match the
+//     digest given.
 package api
 
 import (
@@ -196,7 +201,42 @@ type Listen struct {
 	TLS *tls.Config
 	// Ready, when non-nil, receives the bound addresses once listening.
 	Ready func(addr, healthAddr net.Addr)
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s),
+	// ReadTimeout its headers and body (default 60s; bodies are at most
+	// 1 MiB), IdleTimeout a kept-alive connection between requests
+	// (default 120s). Responses must be written within the request timeout
+	// plus a minute.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 }
+
+// Default timeouts of Listen.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
+
+// httpServer returns the main listener's server, with l's timeouts.
+func (s *Server) httpServer(l Listen) *http.Server {
+	def := func(d, v time.Duration) time.Duration {
+		if d <= 0 {
+			return v
+		}
+		return d
+	}
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: def(l.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       def(l.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      s.opt.Timeout + time.Minute,
+		IdleTimeout:       def(l.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// maxHeaderBytes caps request headers (JWTs fit easily).
+const maxHeaderBytes = 64 << 10
 
 // Serve runs the main and health listeners until ctx ends, then shuts
 // down gracefully: listeners close at once, requests in flight finish
@@ -214,8 +254,8 @@ func (s *Server) Serve(ctx context.Context, l Listen) error {
 	if l.TLS != nil {
 		ln = tls.NewListener(ln, l.TLS)
 	}
-	main := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-	health := &http.Server{Handler: s.HealthHandler(), ReadHeaderTimeout: 10 * time.Second}
+	main := s.httpServer(l)
+	health := &http.Server{Handler: s.HealthHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	if l.Ready != nil {
 		l.Ready(ln.Addr(), hln.Addr())
 	}

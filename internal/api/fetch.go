@@ -34,14 +34,45 @@ type FetchOptions struct {
 	MaxSize int64
 	// InsecureTLS skips certificate verification for layer downloads.
 	InsecureTLS bool
+	// MaxRatio bounds how many times its compressed size a layer may
+	// expand to, once more than 64 MiB are decompressed (default 200; zero
+	// runs of gzip reach about 1000, zstd far more): a decompression bomb
+	// is refused with 422 after reading little of it.
+	MaxRatio int64
 	// AllowLocalPaths lets a layer path name a file on the server (Clair
 	// v1 allowed it always; it reads any file the server can, so it is off
 	// by default).
 	AllowLocalPaths bool
 }
 
+// DefaultMaxRatio is FetchOptions.MaxRatio's default.
+const DefaultMaxRatio = 200
+
 // maxRedirects is the most redirects a layer download follows.
 const maxRedirects = 5
+
+// maxLayerHeaders is the most headers a client may ask a layer download to
+// send (registry credentials need one or two).
+const maxLayerHeaders = 32
+
+// checkHeaders refuses more than maxLayerHeaders headers, names that are
+// not HTTP tokens and values holding control characters.
+func checkHeaders(h map[string][]string) error {
+	if len(h) > maxLayerHeaders {
+		return fmt.Errorf("%d headers, more than the %d allowed", len(h), maxLayerHeaders)
+	}
+	for k, vs := range h {
+		if k == "" || strings.IndexFunc(k, func(c rune) bool { return c > 0x7e || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) }) >= 0 {
+			return fmt.Errorf("header name %q is not a valid HTTP token", k)
+		}
+		for _, v := range vs {
+			if strings.IndexFunc(v, func(c rune) bool { return c < ' ' && c != '\t' || c == 0x7f }) >= 0 {
+				return fmt.Errorf("header %s: value holds control characters", k)
+			}
+		}
+	}
+	return nil
+}
 
 // maxZstdWindow caps the memory a zstd frame may ask for.
 const maxZstdWindow = 128 << 20
@@ -57,6 +88,9 @@ func newFetcher(opt FetchOptions) *fetcher {
 	}
 	if opt.MaxSize <= 0 {
 		opt.MaxSize = 8 << 30
+	}
+	if opt.MaxRatio <= 0 {
+		opt.MaxRatio = DefaultMaxRatio
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if opt.InsecureTLS {
@@ -192,6 +226,40 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 	return io.NopCloser(br), nil
 }
 
+// ratioFloor is how many bytes a layer may decompress to before
+// FetchOptions.MaxRatio applies.
+const ratioFloor = 64 << 20
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ratioReader fails once the bytes read from r exceed both ratioFloor and
+// ratio times the bytes read from in, the compressed stream beneath.
+type ratioReader struct {
+	r     io.Reader
+	in    *countingReader
+	out   int64
+	ratio int64
+}
+
+func (b *ratioReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.out += int64(n)
+	if b.out > ratioFloor && b.out/b.ratio > b.in.n {
+		return n, errorf(http.StatusUnprocessableEntity, "layer expands more than %d times: %d bytes from the first %d compressed (a decompression bomb?)", b.ratio, b.out, b.in.n)
+	}
+	return n, err
+}
+
 // layerSource says where a layer is and how to read it.
 type layerSource struct {
 	uri     string
@@ -214,14 +282,15 @@ func (s *Server) readLayer(ctx context.Context, src layerSource) (*index.Result,
 		rawHash, tarHash = sha256.New(), sha256.New()
 		in = io.TeeReader(raw, rawHash)
 	}
-	zr, err := decompress(in)
+	compressed := &countingReader{r: in}
+	zr, err := decompress(compressed)
 	if err != nil {
 		return nil, err
 	}
 	defer zr.Close()
-	var r io.Reader = zr
+	var r io.Reader = &ratioReader{r: zr, in: compressed, ratio: s.fetcher.opt.MaxRatio}
 	if tarHash != nil {
-		r = io.TeeReader(zr, tarHash)
+		r = io.TeeReader(r, tarHash)
 	}
 	if src.aci {
 		pr := aciRootfs(r)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -56,12 +57,15 @@ func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) error {
 		if l.URI == "" {
 			return errorf(http.StatusBadRequest, "layer %d (%s): uri is empty", i+1, l.Hash)
 		}
+		if err := checkHeaders(l.Headers); err != nil {
+			return errorf(http.StatusBadRequest, "layer %d (%s): headers: %v", i+1, l.Hash, err)
+		}
 	}
-	v, err, _ := s.flight.Do("manifest\x00"+m.Hash, func() (any, error) {
-		if b, ok, err := s.st.ImageIndex(r.Context(), m.Hash, index.Version); err != nil || ok {
+	v, err := s.shared(r.Context(), "manifest\x00"+m.Hash, func(ctx context.Context) (any, error) {
+		if b, ok, err := s.st.ImageIndex(ctx, m.Hash, index.Version); err != nil || ok {
 			return indexed{b, false}, err
 		}
-		b, err := s.indexManifest(r, m)
+		b, err := s.indexManifest(ctx, m)
 		return indexed{b, true}, err
 	})
 	if err != nil {
@@ -84,8 +88,7 @@ type indexed struct {
 	created bool
 }
 
-func (s *Server) indexManifest(r *http.Request, m Manifest) ([]byte, error) {
-	ctx := r.Context()
+func (s *Server) indexManifest(ctx context.Context, m Manifest) ([]byte, error) {
 	rep := &index.Report{Image: m.Hash, Manifest: m.Hash}
 	results := make([]*index.Result, len(m.Layers))
 	var missing []int
@@ -115,16 +118,27 @@ func (s *Server) indexManifest(r *http.Request, m Manifest) ([]byte, error) {
 		for _, i := range missing {
 			l := m.Layers[i]
 			g.Go(func() error {
-				res, err := s.readLayer(gctx, layerSource{uri: l.URI, headers: http.Header(l.Headers), digest: l.Hash})
+				// Manifests sharing a layer being fetched wait for that
+				// fetch rather than repeat it.
+				v, err := s.shared(gctx, "blob\x00"+l.Hash, func(ctx context.Context) (any, error) {
+					if b, ok, err := s.st.LayerIndex(ctx, l.Hash, index.Version); err != nil || ok {
+						return b, err
+					}
+					res, err := s.readLayer(ctx, layerSource{uri: l.URI, headers: http.Header(l.Headers), digest: l.Hash})
+					if err != nil {
+						return nil, err
+					}
+					b, err := json.Marshal(res)
+					if err != nil {
+						return nil, err
+					}
+					return b, s.st.PutLayerIndex(ctx, l.Hash, index.Version, b)
+				})
 				if err != nil {
 					return fmt.Errorf("layer %d (%s): %w", i+1, l.Hash, err)
 				}
-				b, err := json.Marshal(res)
-				if err != nil {
-					return err
-				}
-				results[i] = res
-				return s.st.PutLayerIndex(gctx, l.Hash, index.Version, b)
+				results[i] = &index.Result{}
+				return json.Unmarshal(v.([]byte), results[i])
 			})
 		}
 		if err := g.Wait(); err != nil {

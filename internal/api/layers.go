@@ -71,6 +71,13 @@ func (s *Server) postLayer(w http.ResponseWriter, r *http.Request) error {
 	case l.ParentName == l.Name:
 		return errorf(http.StatusBadRequest, "could not insert layer: layer %q names itself as its parent", l.Name)
 	}
+	headers := http.Header{}
+	for k, v := range l.Headers {
+		headers[k] = []string{v}
+	}
+	if err := checkHeaders(headers); err != nil {
+		return errorf(http.StatusBadRequest, "could not insert layer: Layer.Headers: %v", err)
+	}
 	var aci bool
 	switch strings.ToLower(l.Format) {
 	case "docker":
@@ -79,8 +86,8 @@ func (s *Server) postLayer(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, "could not insert layer: unsupported Format %q (want Docker or ACI)", l.Format)
 	}
-	_, err, _ := s.flight.Do("layer\x00"+l.Name, func() (any, error) {
-		return nil, s.indexNamedLayer(r.Context(), l, aci)
+	_, err := s.shared(r.Context(), "layer\x00"+l.Name, func(ctx context.Context) (any, error) {
+		return nil, s.indexNamedLayer(ctx, l, aci)
 	})
 	if err != nil {
 		return err

@@ -1,9 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -118,10 +123,26 @@ func requestID(ctx context.Context) string {
 	return id
 }
 
-// bodyCap limits request bodies to maxBodySize.
+// bodyCap reads request bodies whole before the handler and its timeout
+// run: over maxBodySize answers 413, a body not received within the
+// server's read timeout 408, a broken one 400, all with Clair's body.
 func bodyCap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodySize)
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			var ne net.Error
+			switch {
+			case errors.As(err, &mbe):
+				WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
+			case errors.As(err, &ne) && ne.Timeout():
+				WriteError(w, http.StatusRequestTimeout, "request body not received in time: "+err.Error())
+			default:
+				WriteError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+			}
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -135,5 +156,24 @@ func (s *Server) acquire() (release func(), err error) {
 	default:
 		s.metrics.rejected.Inc()
 		return nil, errorf(http.StatusTooManyRequests, "%d indexing requests are already running; retry later", cap(s.slots))
+	}
+}
+
+// shared runs fn once for all concurrent callers with the same key
+// (in this process; the store keeps servers sharing a database from
+// storing twice). fn's context outlives any one caller, so a client
+// hanging up fails no other waiting on the same work; it ends with the
+// request timeout. A caller whose own context ends stops waiting.
+func (s *Server) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	ch := s.flight.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
+		defer cancel()
+		return fn(fctx)
+	})
+	select {
+	case res := <-ch:
+		return res.Val, res.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }

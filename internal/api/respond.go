@@ -34,14 +34,11 @@ type clairError struct {
 // without a status are logged and answer 500 without their detail.
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
-	var mbe *http.MaxBytesError
 	var fe *fetchError
 	switch {
 	case errors.As(err, &he):
 	case errors.As(err, &fe):
 		he = &httpError{http.StatusBadRequest, fe.Error()}
-	case errors.As(err, &mbe):
-		he = &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, store.ErrNotFound):
 		he = &httpError{http.StatusNotFound, err.Error()}
 	case errors.Is(err, pagetoken.ErrInvalid), errors.Is(err, pagetoken.ErrExpired):
@@ -74,15 +71,12 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// decodeBody reads a JSON request body into v, refusing unknown trailing
-// data; a malformed body answers 400, an oversized one 413.
+// decodeBody reads a JSON request body (read whole by bodyCap) into v,
+// refusing trailing data; a malformed body answers 400. As Clair, the
+// Content-Type is not checked and unknown fields are ignored.
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
 	}
 	if dec.More() {
