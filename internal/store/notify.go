@@ -12,7 +12,7 @@ import (
 //   - store_lock: named locks with an owner and an expiry (Unix ms), shared
 //     by every instance on one database (the updater's per-feed lock, the
 //     notifier's per-notification delivery lock);
-//   - updater_state: per feed, when it last updated successfully (Unix ms,
+//   - updater_state: per feed, when it last updated successfully (Unix µs,
 //     0 for never) and the outcome of its last attempt;
 //   - match_state: per indexed subject (an image or a Clair layer), the
 //     findings it had at the notifier's last pass, as the notifier encodes
@@ -107,7 +107,7 @@ func (s *Store) UpdaterState(ctx context.Context, feed string) (UpdaterState, er
 	if err != nil {
 		return st, fmt.Errorf("updater state of %s: %w", feed, err)
 	}
-	st.LastSuccess, st.LastAttempt = msTime(ok), msTime(attempt)
+	st.LastSuccess, st.LastAttempt = usTime(ok), usTime(attempt)
 	return st, nil
 }
 
@@ -117,14 +117,14 @@ func (s *Store) RecordUpdate(ctx context.Context, feed string, at time.Time, fai
 	var ok int64
 	msg := ""
 	if failure == nil {
-		ok = at.UnixMilli()
+		ok = at.UnixMicro()
 	} else {
 		msg = failure.Error()
 	}
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO updater_state (feed, last_success, last_attempt, last_error) VALUES (?, ?, ?, ?)
 		ON CONFLICT (feed) DO UPDATE SET last_attempt = excluded.last_attempt, last_error = excluded.last_error,
 			last_success = CASE WHEN excluded.last_success > 0 THEN excluded.last_success ELSE updater_state.last_success END`),
-		feed, ok, at.UnixMilli(), msg)
+		feed, ok, at.UnixMicro(), msg)
 	if err != nil {
 		return fmt.Errorf("record update of %s: %w", feed, err)
 	}
@@ -354,6 +354,16 @@ func (s *Store) MarkNotified(ctx context.Context, name string, at time.Time) err
 		return fmt.Errorf("mark notification %s delivered: %w", name, err)
 	}
 	return nil
+}
+
+// usTime reads the microsecond times of updater_state: finer than the
+// interval between a trigger and the update it starts, so "updated since"
+// never mistakes an older update for a newer one.
+func usTime(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us)
 }
 
 func msTime(ms int64) time.Time {

@@ -312,7 +312,7 @@ func (u *Updater) fresh(ctx context.Context, f string, since, now time.Time) (bo
 	}
 	if !since.IsZero() {
 		// The store keeps milliseconds.
-		return !st.LastSuccess.Before(since.Truncate(time.Millisecond)), nil
+		return !st.LastSuccess.Before(since.Truncate(time.Microsecond)), nil
 	}
 	return now.Before(st.LastSuccess.Add(u.cfg.Interval)), nil
 }
