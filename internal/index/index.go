@@ -22,6 +22,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vigil-scanner/vigil/internal/catalog"
@@ -252,7 +253,11 @@ func (ix *Indexer) Read(ctx context.Context, r io.Reader) (*Result, error) {
 			if err != nil {
 				// A broken database is reported, not fatal: the rest of the
 				// image is still indexed, and the warning says what is missing.
-				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", p, err))
+				msg := err.Error()
+				if !strings.HasPrefix(msg, p+":") { // catalogers name the file themselves
+					msg = p + ": " + msg
+				}
+				res.Warnings = append(res.Warnings, msg)
 				delete(res.Packages, p)
 				return nil
 			}
