@@ -1,6 +1,7 @@
 package api
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +21,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // assertNotStored fails t when layer name is indexed.
@@ -491,4 +496,178 @@ func metric(t *testing.T, api, line string) bool {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return bytes.Contains(b, []byte("\n"+line+"\n"))
+}
+
+// gzipBomb is a gzip'd tar whose one file holds members × 64 MiB of
+// zeros: about 64 KiB compressed per member.
+func gzipBomb(t *testing.T, members int) []byte {
+	t.Helper()
+	var zeros bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zeros, gzip.BestCompression)
+	chunk := make([]byte, 1<<20)
+	for range 64 {
+		zw.Write(chunk)
+	}
+	zw.Close()
+	var out bytes.Buffer
+	zw = gzip.NewWriter(&out)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "zeros", Mode: 0o644, Size: int64(members) << 26, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush()
+	zw.Close()
+	// Concatenated gzip members are one stream to a gzip reader.
+	for range members {
+		out.Write(zeros.Bytes())
+	}
+	return out.Bytes()
+}
+
+// zstdBomb is a zstd'd tar of one file of 96 MiB of zeros.
+func zstdBomb(t *testing.T) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw, err := zstd.NewWriter(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "zeros", Mode: 0o644, Size: 96 << 20, Typeflag: tar.TypeReg})
+	chunk := make([]byte, 1<<20)
+	for range 96 {
+		tw.Write(chunk)
+	}
+	tw.Close()
+	zw.Close()
+	return out.Bytes()
+}
+
+// TestAbuseLayerSources: layer paths that redirect forever, never finish,
+// fail upstream, use other schemes or local paths, or serve bombs and
+// truncated streams answer 400 or 422 with Clair's body, bounded, and
+// store nothing.
+func TestAbuseLayerSources(t *testing.T) {
+	dir := t.TempDir()
+	writeLayer(t, dir, "base.tar", map[string]string{"etc/os-release": osRelease})
+	raw, err := os.ReadFile(filepath.Join(dir, "base.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	bomb := gzipBomb(t, 256) // 16 GiB from about 16 MiB
+	files := map[string][]byte{
+		"/bomb.tar.gz":       bomb,
+		"/bomb.tar.zst":      zstdBomb(t),
+		"/cut-trailer.tgz":   gz.Bytes()[:gz.Len()-6],
+		"/cut-half.tgz":      gz.Bytes()[:gz.Len()/2],
+		"/stall-after-4-KiB": append([]byte{}, gz.Bytes()...),
+	}
+	var redirects atomic.Int64
+	var served sync.Map // path → *atomic.Int64 bytes written
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case strings.HasPrefix(p, "/loop/"):
+			redirects.Add(1)
+			n, _ := strconv.Atoi(strings.TrimPrefix(p, "/loop/"))
+			http.Redirect(w, r, "/loop/"+strconv.Itoa(n+1), http.StatusFound)
+			return
+		case p == "/to-file":
+			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+			return
+		case p == "/hang":
+			<-r.Context().Done()
+			return
+		case p == "/404":
+			http.NotFound(w, r)
+			return
+		case p == "/500":
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		case p == "/stall-after-4-KiB":
+			w.Header().Set("Content-Length", strconv.Itoa(64<<10))
+			w.Write(bytes.Repeat([]byte{0}, 4<<10))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		b, ok := files[p]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		c, _ := served.LoadOrStore(p, new(atomic.Int64))
+		for off := 0; off < len(b); off += 64 << 10 {
+			n, err := w.Write(b[off:min(off+64<<10, len(b))])
+			c.(*atomic.Int64).Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	_, ts := newServer(t, openStore(t), func(o *Options) { o.Fetch.Timeout = 500 * time.Millisecond })
+
+	cases := []struct {
+		name, path string
+		code       int
+		msg        []string
+	}{
+		{"endless redirects", up.URL + "/loop/0", 400, []string{"could not find layer", "more than 5 redirects"}},
+		{"redirect to file://", up.URL + "/to-file", 400, []string{"could not find layer", `unsupported protocol scheme "file"`}},
+		{"no answer", up.URL + "/hang", 400, []string{"could not find layer", "/hang: download not finished within the fetch timeout (api.fetchtimeout) of 500ms"}},
+		{"stalled body", up.URL + "/stall-after-4-KiB", 400, []string{"could not find layer", "/stall-after-4-KiB: download not finished within the fetch timeout"}},
+		{"404", up.URL + "/404", 400, []string{"could not find layer", "404 Not Found"}},
+		{"500", up.URL + "/500", 400, []string{"could not find layer", "500 Internal Server Error"}},
+		{"file://", "file:///etc/passwd", 400, []string{"local paths are not allowed"}},
+		{"local path", "/etc/passwd", 400, []string{"local paths are not allowed"}},
+		{"relative path", "layer.tar", 400, []string{"local paths are not allowed"}},
+		{"ftp", "ftp://127.0.0.1/layer.tar", 400, []string{`scheme "ftp" is not supported`}},
+		{"gopher", "gopher://127.0.0.1:70/1", 400, []string{`scheme "gopher" is not supported`}},
+		{"data", "data:application/x-tar;base64,AAAA", 400, []string{`scheme "data" is not supported`}},
+		{"http without host", "http:///layer.tar", 400, []string{"has no host"}},
+		{"gzip bomb", up.URL + "/bomb.tar.gz", 422, []string{"expands more than 200 times"}},
+		{"zstd bomb", up.URL + "/bomb.tar.zst", 422, []string{"expands more than 200 times"}},
+		{"gzip cut in its trailer", up.URL + "/cut-trailer.tgz", 422, []string{"layer unreadable", "unexpected EOF"}},
+		{"gzip cut in half", up.URL + "/cut-half.tgz", 422, []string{"layer unreadable", "unexpected EOF"}},
+	}
+	for i, c := range cases {
+		name := "src" + strconv.Itoa(i)
+		body := layerEnvelope{&Layer{Name: name, Path: c.path, Format: "Docker"}}
+		var e errorBody
+		code := call(t, "POST", ts.URL+"/v1/layers", body, &e)
+		ok := code == c.code
+		for _, m := range c.msg {
+			ok = ok && strings.Contains(e.Error.Message, m)
+		}
+		if !ok {
+			t.Errorf("%s: %d %q, want %d with %q", c.name, code, e.Error.Message, c.code, c.msg)
+		}
+		assertNotStored(t, ts.URL, name)
+	}
+	if n := redirects.Load(); n != maxRedirects+1 {
+		t.Errorf("endless redirects: %d requests, want %d", n, maxRedirects+1)
+	}
+	// The bomb was refused after reading a little of it: far less than
+	// its 16 MiB went out (the rest of what was sent sits in socket
+	// buffers), so at most about 64 MiB were decompressed.
+	if c, ok := served.Load("/bomb.tar.gz"); !ok || c.(*atomic.Int64).Load() > int64(len(bomb))/2 {
+		t.Errorf("gzip bomb: the server sent %v of %d bytes before the refusal", c, len(bomb))
+	}
+
+	// The image API refuses the same sources.
+	for _, p := range []string{up.URL + "/bomb.tar.gz", "ftp://127.0.0.1/layer.tar", up.URL + "/404"} {
+		m := Manifest{Hash: "sha256:" + strings.Repeat("ab", 32), Layers: []ManifestLayer{{Hash: "sha256:" + strings.Repeat("cd", 32), URI: p}}}
+		var e errorBody
+		if code := call(t, "POST", ts.URL+"/v2/index_report", m, &e); code/100 != 4 || e.Error.Message == "" {
+			t.Errorf("manifest with layer %s: %d %q, want 4xx", p, code, e.Error.Message)
+		}
+		if code := call(t, "GET", ts.URL+"/v2/index_report/"+m.Hash, nil, nil); code != 404 {
+			t.Errorf("manifest with layer %s stored: GET %d", p, code)
+		}
+	}
 }

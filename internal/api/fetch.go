@@ -122,7 +122,7 @@ func (f *fetcher) open(ctx context.Context, path string, headers http.Header) (i
 		if u.Host == "" {
 			return nil, errorf(http.StatusBadRequest, "layer path %q has no host", path)
 		}
-		ctx, cancel := context.WithTimeout(ctx, f.opt.Timeout)
+		ctx, cancel := context.WithTimeoutCause(ctx, f.opt.Timeout, fmt.Errorf("%s: %w of %s", redact(u), errFetchTimeout, f.opt.Timeout))
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
 		if err != nil {
 			cancel()
@@ -135,6 +135,9 @@ func (f *fetcher) open(ctx context.Context, path string, headers http.Header) (i
 		}
 		resp, err := f.client.Do(req)
 		if err != nil {
+			if c := context.Cause(ctx); errors.Is(c, errFetchTimeout) {
+				err = c
+			}
 			cancel()
 			return nil, &fetchError{err}
 		}
@@ -148,7 +151,7 @@ func (f *fetcher) open(ctx context.Context, path string, headers http.Header) (i
 			cancel()
 			return nil, errorf(http.StatusUnprocessableEntity, "layer at %s is %d bytes, over the %d-byte limit", redact(u), resp.ContentLength, f.opt.MaxSize)
 		}
-		return &boundedBody{r: resp.Body, left: f.opt.MaxSize, close: func() error { defer cancel(); return resp.Body.Close() }}, nil
+		return &boundedBody{r: resp.Body, left: f.opt.MaxSize, ctx: ctx, close: func() error { defer cancel(); return resp.Body.Close() }}, nil
 	}
 	if err == nil && u.Scheme != "" && u.Scheme != "file" && len(u.Scheme) > 1 {
 		return nil, errorf(http.StatusBadRequest, "layer path %q: scheme %q is not supported (want http, https or, if allowed, a local path)", path, u.Scheme)
@@ -172,11 +175,16 @@ func redact(u *url.URL) string {
 	return c.String()
 }
 
+// errFetchTimeout is the cause of a download outliving
+// FetchOptions.Timeout.
+var errFetchTimeout = errors.New("download not finished within the fetch timeout (api.fetchtimeout)")
+
 // boundedBody fails reads past a size limit and marks read failures as
-// fetch errors.
+// fetch errors, naming the fetch timeout when ctx ended by it.
 type boundedBody struct {
 	r     io.Reader
 	left  int64
+	ctx   context.Context // nil for local files
 	close func() error
 }
 
@@ -190,6 +198,9 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 		return n, errorf(http.StatusUnprocessableEntity, "layer larger than the size limit")
 	}
 	if err != nil && err != io.EOF {
+		if b.ctx != nil && errors.Is(context.Cause(b.ctx), errFetchTimeout) {
+			err = context.Cause(b.ctx)
+		}
 		err = &fetchError{err}
 	}
 	return n, err
