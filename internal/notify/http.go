@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vigil-scanner/vigil/internal/api"
 	"github.com/vigil-scanner/vigil/internal/pagetoken"
 	"github.com/vigil-scanner/vigil/internal/store"
 )
@@ -87,18 +88,18 @@ func (h *Handler) GetNotification(w http.ResponseWriter, r *http.Request, name s
 	q := r.URL.Query()
 	limit, err := strconv.Atoi(q.Get("limit"))
 	if err != nil || limit < 1 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want a positive integer, got %q", q.Get("limit")))
+		api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit: want a positive integer, got %q", q.Get("limit")))
 		return
 	}
 	limit = min(limit, MaxLimit)
 	pos := page{Name: name}
 	if tok := q.Get("page"); tok != "" {
 		if err := h.Pages.Decode(tok, &pos); err != nil {
-			writeError(w, http.StatusBadRequest, "page: "+err.Error())
+			api.WriteError(w, http.StatusBadRequest, "page: "+err.Error())
 			return
 		}
 		if pos.Name != name {
-			writeError(w, http.StatusBadRequest, "page: the token belongs to another notification")
+			api.WriteError(w, http.StatusBadRequest, "page: the token belongs to another notification")
 			return
 		}
 	}
@@ -161,7 +162,7 @@ func (h *Handler) GetNotification(w http.ResponseWriter, r *http.Request, name s
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"Notification": out})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"Notification": out})
 }
 
 // DeleteNotification answers DELETE /v1/notifications/{name}: it marks the
@@ -180,31 +181,13 @@ func (h *Handler) DeleteNotification(w http.ResponseWriter, r *http.Request, nam
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, err.Error())
+		api.WriteError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	if h.Log != nil {
 		h.Log.Error("notification request failed", "path", r.URL.Path, "err", err)
 	}
-	writeError(w, http.StatusInternalServerError, "internal error reading the notification")
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	var body struct {
-		Error struct{ Message string }
-	}
-	body.Error.Message = msg
-	writeJSON(w, code, body)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"Error":{"Message":"could not encode the response"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	api.WriteError(w, http.StatusInternalServerError, "internal error reading the notification")
 }
 
 func unix(t time.Time) string {
