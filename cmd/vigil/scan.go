@@ -47,11 +47,7 @@ value when findings remain after filtering, 2 on error.`,
 			if err != nil {
 				return err
 			}
-			dsn, err := g.dsn()
-			if err != nil {
-				return err
-			}
-			st, err := store.Open(cmd.Context(), dsn)
+			st, err := openStore(cmd, g)
 			if err != nil {
 				return err
 			}
