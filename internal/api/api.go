@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,8 +123,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if p, ok := r.Context().Value(routeKey{}).(*string); ok {
-				*p = pattern
+			if p, ok := r.Context().Value(routeKey{}).(*atomic.Pointer[string]); ok {
+				p.Store(&pattern)
 			}
 			if err := h(w, r); err != nil {
 				s.writeErr(w, r, err)

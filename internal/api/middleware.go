@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,8 +87,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		// Set before the timeout handler, so its 503 body is typed too.
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
-		route := "unmatched"
-		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey{}, id), routeKey{}, &route)
+		// Set by the handler, which may outlive the timeout handler: atomic.
+		var matched atomic.Pointer[string]
+		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey{}, id), routeKey{}, &matched)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		if sw.code == 0 {
@@ -95,6 +97,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		elapsed := time.Since(start)
 		code := strconv.Itoa(sw.code)
+		route := "unmatched"
+		if p := matched.Load(); p != nil {
+			route = *p
+		}
 		s.metrics.requests.WithLabelValues(route, code).Inc()
 		s.metrics.duration.WithLabelValues(route, code).Observe(float64(elapsed) / float64(time.Millisecond))
 		lvl := s.log.Info
