@@ -153,7 +153,6 @@ func (s *Server) Handler() http.Handler {
 	route("GET /v2/index_report/{manifest}", s.getIndexReport)
 	route("GET /v2/vulnerability_report/{manifest}", s.getVulnerabilityReport)
 
-	timeoutBody := `{"Error":{"Message":"Clair failed to respond within the configured timeout window.","Type":"Timeout"}}`
 	var h http.Handler = http.TimeoutHandler(mux, s.opt.Timeout, timeoutBody)
 	h = bodyCap(h)
 	if s.opt.Auth != nil {

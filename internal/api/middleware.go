@@ -168,11 +168,12 @@ func (s *Server) acquire() (release func(), err error) {
 // shared runs fn once for all concurrent callers with the same key
 // (in this process; the store keeps servers sharing a database from
 // storing twice). fn's context outlives any one caller, so a client
-// hanging up fails no other waiting on the same work; it ends with the
-// request timeout. A caller whose own context ends stops waiting.
+// hanging up fails no other waiting on the same work; it ends a second
+// after the request timeout (so that the first caller's own timeout
+// answers it first). A caller whose own context ends stops waiting.
 func (s *Server) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
 	ch := s.flight.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout+time.Second)
 		defer cancel()
 		return fn(fctx)
 	})

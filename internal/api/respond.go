@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/vigil-scanner/vigil/internal/pagetoken"
@@ -30,9 +32,20 @@ type clairError struct {
 	}
 }
 
+// timeoutBody is Clair's answer (503) to a request past its deadline.
+const timeoutBody = `{"Error":{"Message":"Clair failed to respond within the configured timeout window.","Type":"Timeout"}}`
+
 // writeErr answers err with its status and Clair's error body. Errors
-// without a status are logged and answer 500 without their detail.
+// without a status are logged and answer 500 without their detail. Past
+// the request's deadline, whatever failed, the answer is Clair's timeout
+// (the handler may finish as the timeout handler gives up on it).
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, timeoutBody)
+		return
+	}
 	var he *httpError
 	var fe *fetchError
 	switch {
