@@ -35,7 +35,7 @@ import (
 // Version identifies the indexer's output. Bump it whenever a detector, a
 // cataloger or the layer result format changes what an index holds, so
 // cached results of older versions are not reused.
-const Version = "vigil-index/1"
+const Version = "vigil-index/2"
 
 // maxReleaseFile bounds a release file kept verbatim (os-release and
 // friends are a few hundred bytes).

@@ -232,3 +232,20 @@ func TestSharedLayersIndexedOnce(t *testing.T) {
 		t.Errorf("re-index of a known image: %+v, want the image cache", s)
 	}
 }
+
+// TestMergedUsrAPK finds the apk database of an image whose /lib is a
+// symlink to usr/lib.
+func TestMergedUsrAPK(t *testing.T) {
+	img := writeImage(t, layerTar(t,
+		tarEntry{name: "etc/alpine-release", body: "3.23.0\n"},
+		tarEntry{name: "lib", link: "usr/lib"},
+		tarEntry{name: "usr/lib/apk/db/installed", body: "P:musl\nV:1.2.5-r10\nA:x86_64\no:musl\n\nP:apk-tools\nV:3.0.3-r1\nA:x86_64\no:apk-tools\n\n"},
+	))
+	r, _ := indexImage(t, New(nil, nil), img)
+	if got := strings.Join(pkgLayers(r), " "); got != "apk-tools=3.0.3-r1@1 musl=1.2.5-r10@1" {
+		t.Errorf("packages %s", got)
+	}
+	if r.Distribution == nil || r.Distribution.Namespace != "alpine:v3.23" {
+		t.Errorf("distribution %+v", r.Distribution)
+	}
+}

@@ -1,5 +1,6 @@
 // Package apk lists the packages of an Alpine apk database,
-// lib/apk/db/installed.
+// lib/apk/db/installed (usr/lib/apk/db/installed once /lib is merged into
+// /usr, where /lib is a symlink to usr/lib).
 //
 // Format rules applied (the apk-tools "installed" text database, written
 // by apk-tools 2 and still read by 3):
@@ -33,8 +34,10 @@ type Cataloger struct{}
 // Kind is model.KindAPK.
 func (Cataloger) Kind() string { return model.KindAPK }
 
-// Patterns is the installed database.
-func (Cataloger) Patterns() []string { return []string{"lib/apk/db/installed"} }
+// Patterns is the installed database, at either place.
+func (Cataloger) Patterns() []string {
+	return []string{"lib/apk/db/installed", "usr/lib/apk/db/installed"}
+}
 
 // record is one package record being read.
 type record struct {

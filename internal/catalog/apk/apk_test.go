@@ -172,7 +172,7 @@ func TestAPKToolsMajor(t *testing.T) {
 
 func TestPatterns(t *testing.T) {
 	c := Cataloger{}
-	if c.Kind() != model.KindAPK || !slices.Equal(c.Patterns(), []string{"lib/apk/db/installed"}) {
+	if c.Kind() != model.KindAPK || !slices.Equal(c.Patterns(), []string{"lib/apk/db/installed", "usr/lib/apk/db/installed"}) {
 		t.Errorf("Kind %q Patterns %q", c.Kind(), c.Patterns())
 	}
 }
