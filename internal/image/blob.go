@@ -69,14 +69,14 @@ func decompress(rc io.ReadCloser) (io.ReadCloser, string, error) {
 			rc.Close()
 			return nil, "", fmt.Errorf("gzip: %w", err)
 		}
-		return readCloser{zr, func() error { zr.Close(); return rc.Close() }}, comp, nil
+		return newReadAhead(zr, rc.Close, func() { zr.Close() }), comp, nil
 	case compZstd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			rc.Close()
 			return nil, "", fmt.Errorf("zstd: %w", err)
 		}
-		return readCloser{zr, func() error { zr.Close(); return rc.Close() }}, comp, nil
+		return newReadAhead(zr, rc.Close, zr.Close), comp, nil
 	}
 	return readCloser{br, rc.Close}, comp, nil
 }
