@@ -188,6 +188,9 @@ func (p *paragraph) pkg(path string, sc *linescan.Scanner) (model.Package, bool,
 	if version == "" {
 		return model.Package{}, false, sc.Errorf(p.start, "installed package %s without a Version value", name)
 	}
+	if hasControl(name) || hasControl(version) {
+		return model.Package{}, false, sc.Errorf(p.start, "package %q: control character in its Package or Version value", name)
+	}
 	srcName, srcVersion, err := parseSource(p.vals[fSource])
 	if err != nil {
 		return model.Package{}, false, sc.Errorf(p.lines[fSource], "package %s: %v", name, err)
@@ -207,6 +210,17 @@ func (p *paragraph) pkg(path string, sc *linescan.Scanner) (model.Package, bool,
 		SourceVersion: srcVersion,
 		DBPath:        path,
 	}, true, nil
+}
+
+// hasControl reports a control byte (NUL, escape...), which dpkg never
+// writes in a package name or version.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 var (

@@ -352,3 +352,14 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestControlCharactersRejected(t *testing.T) {
+	for _, doc := range []string{
+		"Package: a\x00b\nStatus: install ok installed\nVersion: 1\n",
+		"Package: a\nStatus: install ok installed\nVersion: 1\x1b[31m\n",
+	} {
+		if _, err := (Cataloger{}).Parse("var/lib/dpkg/status", strings.NewReader(doc)); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("%q: err = %v, want a control character error", doc, err)
+		}
+	}
+}
