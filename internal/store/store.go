@@ -89,11 +89,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Dialect reports the SQL flavour.
-func (s *Store) Dialect() Dialect { return s.dialect }
-
-// DB exposes the handle to the store's own extensions in this package's
-// callers that need raw SQL (tests, the API's store-backed pieces).
+// DB exposes the database handle, for checks that need raw SQL (tests of
+// integrity and concurrency).
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Ping reports whether the database answers.
