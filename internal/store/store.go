@@ -79,11 +79,40 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		}
 		s = &Store{db: db, dialect: SQLite, where: dsn}
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetrying(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("database %s: %w", s.where, err)
 	}
 	return s, nil
+}
+
+// migrateRetrying migrates, retrying while SQLite answers "busy" without
+// waiting: when several processes create one database at once, switching
+// it to WAL or recovering its WAL index can fail at once instead of going
+// through the busy timeout. It gives up after a minute.
+func (s *Store) migrateRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := s.migrate(ctx)
+		if err == nil || s.dialect != SQLite || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports SQLite's SQLITE_BUSY and SQLITE_LOCKED (any extended code).
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		c := coded.Code() & 0xff
+		return c == 5 || c == 6
+	}
+	return false
 }
 
 // Close closes the database.
