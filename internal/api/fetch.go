@@ -2,9 +2,6 @@ package api
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -19,9 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/vigil-scanner/vigil/internal/decompress"
 	"github.com/vigil-scanner/vigil/internal/index"
 )
 
@@ -73,9 +68,6 @@ func checkHeaders(h map[string][]string) error {
 	}
 	return nil
 }
-
-// maxZstdWindow caps the memory a zstd frame may ask for.
-const maxZstdWindow = 128 << 20
 
 type fetcher struct {
 	opt    FetchOptions
@@ -208,35 +200,6 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 
 func (b *boundedBody) Close() error { return b.close() }
 
-// decompress returns the uncompressed stream of a layer blob, sniffing
-// gzip, zstd and bzip2 by their magic bytes (plain tar otherwise).
-func decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, err := br.Peek(6)
-	if err != nil && err != io.EOF {
-		return nil, err
-	}
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, errorf(http.StatusUnprocessableEntity, "layer: gzip: %v", err)
-		}
-		return zr, nil
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
-		if err != nil {
-			return nil, errorf(http.StatusUnprocessableEntity, "layer: zstd: %v", err)
-		}
-		return zr.IOReadCloser(), nil
-	case bytes.HasPrefix(head, []byte("BZh")):
-		return io.NopCloser(bzip2.NewReader(br)), nil
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return nil, errorf(http.StatusUnprocessableEntity, "layer: xz compression is not supported (use gzip, zstd, bzip2 or plain tar)")
-	}
-	return io.NopCloser(br), nil
-}
-
 // ratioFloor is how many bytes a layer may decompress to before
 // FetchOptions.MaxRatio applies.
 const ratioFloor = 64 << 20
@@ -294,9 +257,10 @@ func (s *Server) readLayer(ctx context.Context, src layerSource) (*index.Result,
 		in = io.TeeReader(raw, rawHash)
 	}
 	compressed := &countingReader{r: in}
-	zr, err := decompress(compressed)
+	// An unreadable or xz header is content vigil cannot read: 422.
+	zr, _, err := decompress.NewReader(compressed)
 	if err != nil {
-		return nil, err
+		return nil, errorf(http.StatusUnprocessableEntity, "layer: %v", err)
 	}
 	defer zr.Close()
 	var r io.Reader = &ratioReader{r: zr, in: compressed, ratio: s.fetcher.opt.MaxRatio}

@@ -183,7 +183,7 @@ func openArchive(ctx context.Context, p, kind, tag string, opt Options) (*Image,
 			img.Close()
 		}
 	}()
-	head := make([]byte, len(magicXz))
+	head := make([]byte, sniffHead)
 	n, err := f.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
 		return nil, err
@@ -254,7 +254,7 @@ func scanCompressed(ctx context.Context, f *os.File, max int64) (map[string]bool
 		return nil, nil, err
 	}
 	rawHash := sha256.New()
-	zr, _, err := decompress(io.NopCloser(io.TeeReader(f, rawHash)))
+	zr, _, err := openBlob(io.NopCloser(io.TeeReader(f, rawHash)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -299,7 +299,7 @@ func spill(ctx context.Context, f *os.File, img *Image, opt Options) (*tarIndex,
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	zr, _, err := decompress(io.NopCloser(f))
+	zr, _, err := openBlob(io.NopCloser(f))
 	if err != nil {
 		return nil, err
 	}

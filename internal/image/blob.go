@@ -1,8 +1,6 @@
 package image
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,75 +8,55 @@ import (
 	"hash"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/vigil-scanner/vigil/internal/decompress"
 )
 
 // Compression of a blob, sniffed from its first bytes (media types lie).
+// Layers may be gzip, zstd or plain tar.
 const (
 	compNone = "none"
-	compGzip = "gzip"
-	compZstd = "zstd"
+	compGzip = decompress.Gzip
+	compZstd = decompress.Zstd
 )
 
-var (
-	magicGzip  = []byte{0x1f, 0x8b}
-	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
-	magicBzip2 = []byte("BZh")
-	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
-)
+// sniffHead is how many leading bytes sniffBytes needs.
+const sniffHead = decompress.HeadLen
 
-// maxZstdWindow caps the memory a zstd frame may ask for (zstd --long=27).
-const maxZstdWindow = 128 << 20
-
-// sniff peeks at br's first bytes and names their compression.
-func sniff(br *bufio.Reader) (string, error) {
-	head, err := br.Peek(len(magicXz))
-	if err != nil && err != io.EOF {
-		return "", err
-	}
-	return sniffBytes(head)
-}
+// errUnsupportedCompression refuses the compressions layers may not use.
+var errUnsupportedCompression = errors.New("bzip2 and xz compression are not supported")
 
 // sniffBytes names the compression of a blob starting with head.
 func sniffBytes(head []byte) (string, error) {
-	switch {
-	case bytes.HasPrefix(head, magicGzip):
-		return compGzip, nil
-	case bytes.HasPrefix(head, magicZstd):
-		return compZstd, nil
-	case bytes.HasPrefix(head, magicBzip2), bytes.HasPrefix(head, magicXz):
-		return "", errors.New("bzip2 and xz compression are not supported")
+	switch comp := decompress.Sniff(head); comp {
+	case compGzip, compZstd:
+		return comp, nil
+	case decompress.Bzip2, decompress.Xz:
+		return "", errUnsupportedCompression
 	}
 	return compNone, nil
 }
 
-// decompress returns the uncompressed stream of rc, whatever its
+// openBlob returns the uncompressed stream of rc, whatever its
 // compression, and that compression's name. Closing the result closes rc.
-func decompress(rc io.ReadCloser) (io.ReadCloser, string, error) {
-	br := bufio.NewReaderSize(rc, 64<<10)
-	comp, err := sniff(br)
+// A compressed stream is decompressed a few buffers ahead, in its own
+// goroutine (see readAhead).
+func openBlob(rc io.ReadCloser) (io.ReadCloser, string, error) {
+	dr, comp, err := decompress.NewReader(rc)
+	if err == nil && comp == decompress.Bzip2 {
+		dr.Close()
+		err = errUnsupportedCompression
+	}
+	if errors.Is(err, decompress.ErrXz) {
+		err = errUnsupportedCompression
+	}
 	if err != nil {
 		rc.Close()
 		return nil, "", err
 	}
-	switch comp {
-	case compGzip:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			rc.Close()
-			return nil, "", fmt.Errorf("gzip: %w", err)
-		}
-		return newReadAhead(zr, rc.Close, func() { zr.Close() }), comp, nil
-	case compZstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
-		if err != nil {
-			rc.Close()
-			return nil, "", fmt.Errorf("zstd: %w", err)
-		}
-		return newReadAhead(zr, rc.Close, zr.Close), comp, nil
+	if comp == decompress.None {
+		return readCloser{dr, rc.Close}, compNone, nil
 	}
-	return readCloser{br, rc.Close}, comp, nil
+	return newReadAhead(dr, rc.Close, func() { dr.Close() }), comp, nil
 }
 
 type readCloser struct {
@@ -132,7 +110,7 @@ func (o *Options) opener(what string, size int64, diffID string, raw func() (io.
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		ur, comp, err := decompress(rc)
+		ur, comp, err := openBlob(rc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}

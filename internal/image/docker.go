@@ -101,7 +101,7 @@ func dockerLayer(s store, name, diffID string) (Layer, error) {
 	if err != nil {
 		return Layer{}, err
 	}
-	head := make([]byte, len(magicXz))
+	head := make([]byte, sniffHead)
 	n, err := io.ReadFull(rc, head)
 	rc.Close()
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {

@@ -19,8 +19,6 @@ package update
 import (
 	"bufio"
 	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -33,8 +31,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/vigil-scanner/vigil/internal/decompress"
 	"github.com/vigil-scanner/vigil/internal/feed"
 	"github.com/vigil-scanner/vigil/internal/feed/alpine"
 	"github.com/vigil-scanner/vigil/internal/feed/debian"
@@ -98,9 +95,14 @@ func ImportFile(ctx context.Context, st Store, source, file string, opt Options)
 // Import imports one document read from r; name is its file name or URL.
 func Import(ctx context.Context, st Store, source, name string, r io.Reader, opt Options) (store.Scope, error) {
 	h := sha256.New()
-	body, err := decompress(io.TeeReader(r, h))
+	dr, comp, err := decompress.NewReader(io.TeeReader(r, h))
 	if err != nil {
 		return store.Scope{}, err
+	}
+	defer dr.Close()
+	var body io.Reader = dr
+	if comp != decompress.None {
+		body = namedReader{dr, comp}
 	}
 	limited := newLimitReader(body, opt.MaxDocumentSize, "document")
 	br := bufio.NewReaderSize(limited, 64<<10)
@@ -171,32 +173,6 @@ func stripCompression(name string) string {
 	}
 	return name
 }
-
-// decompress recognises gzip, bzip2 and zstd by their magic bytes.
-func decompress(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReader(r)
-	magic, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		return namedReader{zr, "gzip"}, nil
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return namedReader{bzip2.NewReader(br), "bzip2"}, nil
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		return namedReader{zr.IOReadCloser(), "zstd"}, nil
-	}
-	return br, nil
-}
-
-// maxZstdWindow caps the memory a zstd frame may ask for (zstd --long=27).
-const maxZstdWindow = 128 << 20
 
 // namedReader names the compression in its read errors.
 type namedReader struct {
