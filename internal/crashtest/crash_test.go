@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/vigil-scanner/vigil/internal/store"
 )
@@ -310,14 +319,11 @@ func checkIntegrity(t *testing.T, db string) {
 	}
 }
 
-// TestKillDuringIndexing kills `vigil scan` with SIGKILL while it reads a
-// large image, once a first layer's result is cached: the next scan uses
-// that cached layer, reads the rest, and reports the same findings as a
-// clean scan.
+// TestKillDuringIndexing kills `vigil scan` with SIGKILL while it reads an
+// image from a registry on 127.0.0.1 whose second layer stalls half-way,
+// once the first layer's result is cached: the next scan uses that cached
+// layer, reads the rest, and reports the same findings as a clean scan.
 func TestKillDuringIndexing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes and reads a 768 MiB image")
-	}
 	const pkgs = 30
 	dir := t.TempDir()
 	db := filepath.Join(dir, "vigil.db")
@@ -326,7 +332,7 @@ func TestKillDuringIndexing(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, "--db", db, "db", "import", doc)
-	img := dockerArchive(t, alpineBase(pkgs), layer(nil, 384<<20), layer(nil, 384<<20))
+	ref, stall := stallingRegistry(t, alpineBase(pkgs), layer(nil, 8<<20))
 
 	countLayers := func() int {
 		st, err := store.Open(context.Background(), db)
@@ -338,27 +344,32 @@ func TestKillDuringIndexing(t *testing.T) {
 		st.DB().QueryRow(`SELECT count(*) FROM layer_index`).Scan(&n)
 		return n
 	}
-	cmd := exec.Command(vigil, "--db", db, "scan", "--format", "json", img)
-	wal0 := walSize(db)
+	cmd := exec.Command(vigil, "--db", db, "scan", "--insecure", "--format", "json", ref)
+	// Enough workers that the stalled layer cannot hold up the first.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=4")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The first write of the scan is the small layer's cached result.
-	waitFor(t, "a first cached layer", func() bool { return walSize(db) != wal0 && countLayers() >= 1 })
+	<-stall.reached
+	waitFor(t, "a first cached layer", func() bool { return countLayers() >= 1 })
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-		t.Fatalf("the scan finished before it was killed: make the image larger")
+		t.Fatalf("the scan ended before it was killed: %s", stderr.String())
 	}
-	cached := countLayers()
-	t.Logf("killed with %d of 3 layers cached", cached)
+	if cached := countLayers(); cached != 1 {
+		t.Fatalf("killed with %d layers cached, want the first one only", cached)
+	}
 	checkIntegrity(t, db)
 
-	out, errOut, err := runErr("--db", db, "--log-level", "info", "scan", "--format", "json", img)
+	stall.off()
+	out, errOut, err := runErr("--db", db, "--log-level", "info", "scan", "--insecure", "--format", "json", ref)
 	if err != nil {
 		t.Fatalf("scan after the kill: %v\n%s", err, errOut)
 	}
-	if want := fmt.Sprintf("layers_read=%d layers_cached=%d", 3-cached, cached); !strings.Contains(errOut, want) {
+	if want := "layers_read=1 layers_cached=1"; !strings.Contains(errOut, want) {
 		t.Errorf("log %q lacks %q", errOut, want)
 	}
 	got := parseFindings(t, out)
@@ -367,6 +378,83 @@ func TestKillDuringIndexing(t *testing.T) {
 	if want := findings(t, clean, dockerArchive(t, alpineBase(pkgs))); !slices.Equal(got, want) || len(got) != pkgs {
 		t.Errorf("findings after the kill: %d, want the %d of a clean scan", len(got), len(want))
 	}
+}
+
+// stall controls the last layer's blob in a stallingRegistry.
+type stall struct {
+	reached chan struct{} // closed once half the blob has been sent
+	once    sync.Once
+	mu      sync.Mutex
+	on      bool
+}
+
+func (s *stall) off() { s.mu.Lock(); s.on = false; s.mu.Unlock() }
+
+func (s *stall) active() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.on }
+
+// stallingRegistry pushes an image of the given layer tars (gzipped) to an
+// in-process registry on 127.0.0.1 and returns its reference. While the
+// stall is on, a GET of the last layer's blob sends half of it and then
+// nothing until the client goes away.
+func stallingRegistry(t *testing.T, layers ...[]byte) (string, *stall) {
+	t.Helper()
+	img := empty.Image
+	var last v1.Layer
+	for _, l := range layers {
+		lr, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(l)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, lr); err != nil {
+			t.Fatal(err)
+		}
+		last = lr
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := last.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := last.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stall{reached: make(chan struct{}), on: true}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+digest.String()) || !s.active() {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", fmt.Sprint(len(blob)))
+		w.Write(blob[:len(blob)/2])
+		w.(http.Flusher).Flush()
+		s.once.Do(func() { close(s.reached) })
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/crash/app:1"
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	return "registry:" + ref, s
 }
 
 // TestConcurrentScansAndUpdate runs 8 scans and one update at once on one
