@@ -11,7 +11,9 @@
 //   - Each vulnerability that appeared in or disappeared from any subject
 //     yields one notification in Clair's shape: Old is the vulnerability as
 //     found before with the layers that introduced it then, New as found now
-//     with the layers now (either absent when it affected nothing).
+//     with the layers now (either absent when it affected nothing). States
+//     keep no descriptions, so Old shows the current one when the
+//     vulnerability still affects something, and none otherwise.
 //   - A subject seen for the first time is recorded without notifications,
 //     and so are findings from a feed whose advisories were not yet in the
 //     store at the subject's previous pass: the first import of a feed
@@ -273,6 +275,14 @@ func (n *Notifier) pass(ctx context.Context) ([]string, error) {
 					newF = append(newF, f)
 					note.NewLayers = addLayer(note.NewLayers, f.Layer, sub.image)
 				}
+			}
+		}
+		// States keep no descriptions: the old side shows the current
+		// description of the same vulnerability, when it still affects
+		// something.
+		for i := range oldF {
+			for _, f := range newF {
+				oldF[i].description = cmp.Or(oldF[i].description, f.description)
 			}
 		}
 		if note.Old, err = vulnJSON(oldF); err != nil {

@@ -284,6 +284,22 @@ func testNotifications(t *testing.T, dsn string) {
 	if _, got := wh.got(); len(got) != 3 || got[2] != removed {
 		t.Fatalf("re-sent %v, want only %s again", got, removed)
 	}
+
+	// The bash CVE now names gzip too: one notification with both sides,
+	// the old one described like the new.
+	importDoc(t, st, tracker(map[string]map[string]string{
+		"tar":  {"CVE-2099-1001": fixedTr},
+		"bash": {"CVE-2099-1002": bashFix},
+		"gzip": {"CVE-2099-1002": open},
+	}))
+	both := pass(1)[0]
+	_, nt, _ = get(both, "limit=10")
+	if nt.Old == nil || nt.New == nil {
+		t.Fatalf("changed: %+v", nt)
+	}
+	if o, w := nt.Old.Vulnerability, nt.New.Vulnerability; o.Description != "test issue CVE-2099-1002" || o.Description != w.Description || len(o.FixedIn) != 1 || len(w.FixedIn) != 2 {
+		t.Fatalf("changed: old %+v, new %+v", o, w)
+	}
 }
 
 // rep0Layer returns the diff ID of the first layer of the image at path.
