@@ -39,5 +39,24 @@
 // unfixed. Unversioned components whose purl says arch=src are source rpm
 // names and are emitted with SourcePackage set. Severity from the product's
 // impact threat, else the document's aggregate severity. A deleted document
-// (tracking.status "deleted") emits nothing, withdrawing its scope.
+// (tracking.status "deleted") emits nothing, for its scope; the store
+// refuses that over a scope holding advisories (store.ErrShrunk), so such a
+// withdrawal is reported and the old data kept.
+//
+// Upstream layout and verification. The CSAF feed's URL,
+// security.access.redhat.com/data/csaf/v2/vex/, is a document set (CSAF.Set,
+// feed.Set; csaf/v2/advisories/ has the same layout): archive_latest.txt
+// names the latest archive (csaf_vex_YYYY-MM-DD.tar.zst, a zstd tar whose
+// members are YYYY/cve-YYYY-NNNN.json), every file F has its sha256 in
+// F.sha256, and changes.csv and deletions.csv list ("path","time", newest
+// first) the documents changed and withdrawn. A document's scope follows
+// from its path (2023/cve-2023-6212.json → redhat-vex/CVE-2023-6212), and
+// the scope redhat-vex/changes.csv records how far the change logs have
+// been applied (origin fragment: the newest change time). The OVAL v2
+// documents (data/oval/v2/RHELn/…oval.xml.bz2) are listed with their sha256
+// and size in data/oval/v2/PULP_MANIFEST ("path,sha256,size" lines, the path
+// relative to the manifest; ParsePulpManifest), which OVAL.Manifest and
+// OVAL.ChecksumOf give internal/update to check each download against: a
+// document the manifest does not list is refused. OVAL v1 files (under
+// data/oval/, outside v2) have no manifest and are not checked.
 package redhat

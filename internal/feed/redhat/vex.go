@@ -11,7 +11,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/vigil-scanner/vigil/internal/feed"
 	"github.com/vigil-scanner/vigil/internal/model"
 	"github.com/vigil-scanner/vigil/internal/version/rpm"
 )
@@ -28,9 +30,43 @@ type CSAF struct{}
 // Name implements feed.Feed.
 func (CSAF) Name() string { return "redhat-csaf" }
 
-// URLs implements feed.Feed: the VEX archive, whose members are documents.
+// URLs implements feed.Feed: the VEX document set (see Set).
 func (CSAF) URLs() []string {
 	return []string{"https://security.access.redhat.com/data/csaf/v2/vex/"}
+}
+
+// Set implements feed.DocumentSet: a URL ending in "/" is the base of a
+// set of CSAF documents (csaf/v2/vex/ or csaf/v2/advisories/), laid out as
+// feed.Set says. Its progress is kept in the scope redhat-vex/changes.csv
+// (redhat-csaf/changes.csv for advisories). Change-log entries are read
+// again from an hour before the newest one applied.
+func (CSAF) Set(url string) (feed.Set, bool) {
+	if !strings.HasSuffix(url, "/") {
+		return feed.Set{}, false
+	}
+	marker := "redhat-csaf/changes.csv"
+	if strings.HasSuffix(url, "/vex/") {
+		marker = "redhat-vex/changes.csv"
+	}
+	return feed.Set{
+		Base: url, Latest: "archive_latest.txt", Changes: "changes.csv", Deletions: "deletions.csv",
+		Marker: marker, Lag: time.Hour, Scope: csafScope,
+	}, true
+}
+
+// csafScope is the scope Parse gives the document at path:
+// "2023/cve-2023-6212.json" → redhat-vex/CVE-2023-6212,
+// "2024/rhsa-2024_6163.json" → redhat-csaf/RHSA-2024:6163.
+func csafScope(path string) string {
+	base, ok := strings.CutSuffix(path[strings.LastIndexByte(path, '/')+1:], ".json")
+	if !ok || !csafName.MatchString(base) {
+		return ""
+	}
+	id := strings.ToUpper(base)
+	if strings.HasPrefix(id, "CVE-") {
+		return "redhat-vex/" + id
+	}
+	return "redhat-csaf/" + strings.Replace(id, "_", ":", 1)
 }
 
 // Sniff implements feed.Feed.
