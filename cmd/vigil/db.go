@@ -106,6 +106,11 @@ func newDBUpdateCmd(g *globals) *cobra.Command {
 					errs = append(errs, r.Err)
 					continue
 				}
+				if c := r.Set; c != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "updated %s: %d documents imported, %d unchanged, %d withdrawn, %d refused\n",
+						r.URL, c.Imported, c.Unchanged, c.Withdrawn, c.Failed)
+					continue
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "updated %s: %d advisories\n", r.Scope.Scope, r.Scope.Advisories)
 			}
 			return errors.Join(errs...)

@@ -14,6 +14,21 @@
 //     leaves its stored data as it was.
 //   - An import that would empty a scope, or shrink it by more than
 //     Options.MaxShrink, is refused (store.ErrShrunk).
+//   - A feed.Checksummed feed's document is checked against its manifest
+//     entry: the manifest must list it (else the document is refused), a
+//     Content-Length other than the listed size is refused before reading,
+//     and the size and sha256 of the bytes as sent are compared at the end
+//     of the import, inside its transaction, so a mismatch stores nothing.
+//   - A feed.DocumentSet URL is updated document by document (see setRun):
+//     a first run verifies the whole archive against its .sha256 in a
+//     temporary file (os.TempDir, bounded by MaxDownloadSize) before
+//     importing any of it; later runs apply the change logs, each changed
+//     document verified against its own .sha256 inside its transaction.
+//     Every document is its own scope, imported atomically; one document's
+//     failure is reported as its own Result and the others go on; a
+//     Result with Set sums the run. Bounds: 1,048,576 archive entries or
+//     change-log lines, MaxDocumentSize per document, 64 GiB decompressed
+//     per archive.
 package update
 
 import (
@@ -24,6 +39,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime"
 	"net/http"
@@ -75,6 +91,7 @@ func DefaultOptions() Options {
 // Store is what imports need of the store.
 type Store interface {
 	Import(ctx context.Context, meta store.Scope, opt store.ImportOptions, fill func(put func(model.Advisory) error) (string, error)) (store.Scope, error)
+	Scopes(ctx context.Context) ([]store.Scope, error)
 }
 
 // ImportFile imports the document at path, read by a feed of the named
@@ -94,8 +111,16 @@ func ImportFile(ctx context.Context, st Store, source, file string, opt Options)
 
 // Import imports one document read from r; name is its file name or URL.
 func Import(ctx context.Context, st Store, source, name string, r io.Reader, opt Options) (store.Scope, error) {
+	return importDoc(ctx, st, source, name, r, opt, nil)
+}
+
+// importDoc imports one document; when want is set, the document as read
+// must have that sha256 and size, or the import is rolled back.
+func importDoc(ctx context.Context, st Store, source, name string, r io.Reader, opt Options, want *feed.Checksum) (store.Scope, error) {
 	h := sha256.New()
-	dr, comp, err := decompress.NewReader(io.TeeReader(r, h))
+	var n byteCount
+	raw := io.TeeReader(r, io.MultiWriter(h, &n))
+	dr, comp, err := decompress.NewReader(raw)
 	if err != nil {
 		return store.Scope{}, err
 	}
@@ -132,6 +157,14 @@ func Import(ctx context.Context, st Store, source, name string, r io.Reader, opt
 		// Read to the end so the digest covers the whole document.
 		if _, err := io.Copy(io.Discard, br); err != nil {
 			return "", err
+		}
+		if want != nil {
+			if _, err := io.Copy(io.Discard, raw); err != nil {
+				return "", err
+			}
+			if err := verify(want, h, int64(n)); err != nil {
+				return "", err
+			}
 		}
 		return scope, nil
 	})
@@ -223,10 +256,36 @@ func (l *limitReader) tooLarge() error {
 	return fmt.Errorf("%s larger than the %d-byte limit", l.what, l.limit)
 }
 
-// Result is the outcome of importing one URL.
+// byteCount is a writer that counts what it is given.
+type byteCount int64
+
+func (c *byteCount) Write(p []byte) (int, error) {
+	*c += byteCount(len(p))
+	return len(p), nil
+}
+
+// errChecksum is wrapped by every refusal of a document whose bytes differ
+// from the checksum its upstream publishes.
+var errChecksum = errors.New("checksum mismatch")
+
+// verify compares what was read (digest h, n bytes) with want; a negative
+// want.Size is not checked.
+func verify(want *feed.Checksum, h hash.Hash, n int64) error {
+	if want.Size >= 0 && n != want.Size {
+		return fmt.Errorf("%w: %d bytes read, upstream says %d", errChecksum, n, want.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.SHA256 {
+		return fmt.Errorf("%w: sha256 %s, upstream says %s", errChecksum, got, want.SHA256)
+	}
+	return nil
+}
+
+// Result is the outcome of importing one URL, or one document of a
+// document set.
 type Result struct {
 	URL   string
 	Scope store.Scope
+	Set   *SetCounts // for the summary of a document set; Scope is then its marker
 	Err   error
 }
 
@@ -244,7 +303,13 @@ func Update(ctx context.Context, st Store, sources []string, urls map[string][]s
 			list = f.URLs()
 		}
 		for _, u := range list {
-			sc, err := fetchAndImport(ctx, st, f.Name(), u, opt)
+			if ds, ok := f.(feed.DocumentSet); ok {
+				if set, ok := ds.Set(u); ok {
+					out = append(out, updateSet(ctx, st, f.Name(), set, opt)...)
+					continue
+				}
+			}
+			sc, err := fetchAndImport(ctx, st, f, u, opt)
 			out = append(out, Result{URL: u, Scope: sc, Err: err})
 		}
 	}
@@ -263,10 +328,58 @@ func selected(name string, sources []string) bool {
 	return false
 }
 
-func fetchAndImport(ctx context.Context, st Store, source, u string, opt Options) (store.Scope, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// fetchAndImport imports the document at u. A feed that publishes
+// checksums has the document checked against its manifest entry.
+func fetchAndImport(ctx context.Context, st Store, f feed.Feed, u string, opt Options) (store.Scope, error) {
+	var want *feed.Checksum
+	if cf, ok := f.(feed.Checksummed); ok {
+		if m, ok := cf.Manifest(u); ok {
+			sum, err := fetchChecksum(ctx, u, m, cf, opt)
+			if err != nil {
+				return store.Scope{}, err
+			}
+			want = &sum
+		}
+	}
+	resp, body, err := get(ctx, u, opt.MaxDownloadSize, opt)
 	if err != nil {
 		return store.Scope{}, err
+	}
+	defer resp.Body.Close()
+	if want != nil && resp.ContentLength >= 0 && resp.ContentLength != want.Size {
+		return store.Scope{}, fmt.Errorf("%s: %w: %d bytes sent, upstream says %d", u, errChecksum, resp.ContentLength, want.Size)
+	}
+	sc, err := importDoc(ctx, st, f.Name(), u, body, opt, want)
+	if err != nil {
+		return store.Scope{}, fmt.Errorf("%s: %w", u, err)
+	}
+	return sc, nil
+}
+
+// maxManifestSize bounds a checksum manifest or checksum file.
+const maxManifestSize = 4 << 20
+
+// fetchChecksum reads the checksum of the document at u from manifest m.
+func fetchChecksum(ctx context.Context, u, m string, cf feed.Checksummed, opt Options) (feed.Checksum, error) {
+	resp, body, err := get(ctx, m, maxManifestSize, opt)
+	if err != nil {
+		return feed.Checksum{}, fmt.Errorf("%s: checksum manifest: %w", u, err)
+	}
+	defer resp.Body.Close()
+	sum, err := cf.ChecksumOf(body, m, u)
+	if err != nil {
+		return feed.Checksum{}, fmt.Errorf("%s: checksum manifest: %w", u, err)
+	}
+	return sum, nil
+}
+
+// get GETs u and checks the answer before its body is read: status 200, a
+// content type other than HTML, a Content-Length within max (when max >
+// 0). The body returned fails past max bytes. Errors name u.
+func get(ctx context.Context, u string, max int64, opt Options) (*http.Response, io.Reader, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	client := opt.Client
 	if client == nil {
@@ -274,27 +387,34 @@ func fetchAndImport(ctx context.Context, st Store, source, u string, opt Options
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return store.Scope{}, err
+		return nil, nil, err
 	}
-	defer resp.Body.Close()
+	fail := func(format string, args ...any) (*http.Response, io.Reader, error) {
+		resp.Body.Close()
+		return nil, nil, &httpError{status: resp.StatusCode, msg: u + ": " + fmt.Sprintf(format, args...)}
+	}
 	if resp.StatusCode != http.StatusOK {
-		return store.Scope{}, fmt.Errorf("%s: HTTP %s", u, resp.Status)
+		return fail("HTTP %s", resp.Status)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "text/html" {
-			return store.Scope{}, fmt.Errorf("%s: served an HTML page, not a feed document", u)
+			return fail("served an HTML page, not a feed document")
 		}
 	}
-	if resp.ContentLength > opt.MaxDownloadSize && opt.MaxDownloadSize > 0 {
-		return store.Scope{}, fmt.Errorf("%s: %d bytes exceeds the %d-byte download limit", u, resp.ContentLength, opt.MaxDownloadSize)
+	if max > 0 && resp.ContentLength > max {
+		return fail("%d bytes exceeds the %d-byte download limit", resp.ContentLength, max)
 	}
 	var body io.Reader = resp.Body
-	if opt.MaxDownloadSize > 0 {
-		body = newLimitReader(resp.Body, opt.MaxDownloadSize, "download")
+	if max > 0 {
+		body = newLimitReader(resp.Body, max, "download")
 	}
-	sc, err := Import(ctx, st, source, u, body, opt)
-	if err != nil {
-		return store.Scope{}, fmt.Errorf("%s: %w", u, err)
-	}
-	return sc, nil
+	return resp, body, nil
 }
+
+// httpError is a refused answer.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
