@@ -36,6 +36,9 @@ type ImportOptions struct {
 	// Digest, when set, gives the digest of the document once fill has
 	// read it; it is stored instead of the Digest of meta.
 	Digest func() string
+	// Withdraw marks a document the upstream withdrew: the scope may be
+	// emptied or shrink without limit.
+	Withdraw bool
 }
 
 // Import replaces every advisory of one scope with those fill puts, in one
@@ -81,10 +84,10 @@ func (s *Store) Import(ctx context.Context, meta Scope, opt ImportOptions, fill 
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if old > 0 && w.n == 0 {
+		if old > 0 && w.n == 0 && !opt.Withdraw {
 			return fmt.Errorf("%w: %s had %d advisories and the new document has none; keeping the old data", ErrShrunk, scope, old)
 		}
-		if opt.MaxShrink > 0 && old > 0 && float64(old-w.n) > opt.MaxShrink*float64(old) {
+		if opt.MaxShrink > 0 && !opt.Withdraw && old > 0 && float64(old-w.n) > opt.MaxShrink*float64(old) {
 			return fmt.Errorf("%w: %s would fall from %d to %d advisories (more than %.0f%%); keeping the old data", ErrShrunk, scope, old, w.n, opt.MaxShrink*100)
 		}
 		if err := s.deleteScope(ctx, tx, scope); err != nil {

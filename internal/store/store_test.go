@@ -85,6 +85,13 @@ func testReplaceScopeRoundTripAndAtomicity(t *testing.T, dsn string) {
 	if err != nil || len(scopes) != 1 || scopes[0].Advisories != 3 {
 		t.Fatalf("scopes: %+v %v", scopes, err)
 	}
+	// A withdrawal empties the scope.
+	if sc, err := s.Import(ctx, sc, ImportOptions{MaxShrink: 0.5, Withdraw: true}, fill()); err != nil || sc.Advisories != 0 {
+		t.Fatalf("withdrawal: %+v %v", sc, err)
+	}
+	if got, _ = s.Advisories(ctx, []string{"debian:12"}, []string{"openssl", "curl"}); len(got) != 0 {
+		t.Fatalf("%d advisories after the withdrawal", len(got))
+	}
 	// An invalid advisory fails the import with a message naming it.
 	if _, err := s.Import(ctx, sc, ImportOptions{}, fill(model.Advisory{ID: "CVE-3", Namespace: "debian:12", Package: "x", VersionFormat: "dpkg", State: model.StateFixed})); err == nil {
 		t.Fatal("fixed advisory without a version was accepted")

@@ -56,9 +56,8 @@ type SetCounts struct {
 //     marker records less the set's Lag.
 //   - A changed document is skipped when its .sha256 is its scope's stored
 //     digest, else downloaded and imported in one transaction that is
-//     rolled back unless its bytes match that sha256. A withdrawn document
-//     empties its scope, which the store refuses for a scope holding
-//     advisories (store.ErrShrunk): that refusal is reported.
+//     rolled back unless its bytes match that sha256. A document withdrawn
+//     in the deletions log empties its scope (store.ImportOptions.Withdraw).
 //   - A document the parser or the store refuses is reported (a Result with
 //     its error, naming it) and keeps its previous data; the others go on,
 //     and it is not read again until it changes upstream. A download that
@@ -370,7 +369,7 @@ func (r *setRun) withdraw(p string) {
 		return
 	}
 	origin := r.set.Base + r.set.Deletions
-	_, err := r.st.Import(r.ctx, store.Scope{Source: r.source, Origin: origin}, store.ImportOptions{MaxShrink: r.opt.MaxShrink},
+	_, err := r.st.Import(r.ctx, store.Scope{Source: r.source, Origin: origin}, store.ImportOptions{Withdraw: true},
 		func(func(model.Advisory) error) (string, error) { return scope, nil })
 	if err != nil {
 		r.fail(r.set.Base+p, fmt.Errorf("withdrawn upstream (%s): %w", origin, err), false)

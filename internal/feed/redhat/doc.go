@@ -39,9 +39,10 @@
 // unfixed. Unversioned components whose purl says arch=src are source rpm
 // names and are emitted with SourcePackage set. Severity from the product's
 // impact threat, else the document's aggregate severity. A deleted document
-// (tracking.status "deleted") emits nothing, for its scope; the store
-// refuses that over a scope holding advisories (store.ErrShrunk), so such a
-// withdrawal is reported and the old data kept.
+// (tracking.status "deleted") emits nothing, for its scope; as an ordinary
+// import the store refuses that over a scope holding advisories
+// (store.ErrShrunk) and keeps the old data, whereas a withdrawal listed in
+// the set's deletions.csv empties the scope.
 //
 // Upstream layout and verification. The CSAF feed's URL,
 // security.access.redhat.com/data/csaf/v2/vex/, is a document set (CSAF.Set,

@@ -166,7 +166,7 @@ func (CSAF) Parse(ctx context.Context, name string, r io.Reader, emit func(model
 		scope = "redhat-vex/" + id
 	}
 	if doc.Document.Tracking.Status == "deleted" {
-		return scope, nil // an empty scope withdraws the CVE
+		return scope, nil // nothing: see the package comment
 	}
 	if len(doc.Vulnerabilities) == 0 {
 		return "", fmt.Errorf("%s: csaf: no vulnerabilities", name)
