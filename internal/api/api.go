@@ -25,9 +25,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -121,7 +123,10 @@ func New(opt Options) (*Server, error) {
 // Handler returns the main API handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	methods := map[string][]string{} // path pattern → methods of its routes
 	route := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		method, path, _ := strings.Cut(pattern, " ")
+		methods[path] = append(methods[path], method)
 		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if p, ok := r.Context().Value(routeKey{}).(*atomic.Pointer[string]); ok {
 				p.Store(&pattern)
@@ -152,6 +157,21 @@ func (s *Server) Handler() http.Handler {
 	route("POST /v2/index_report", s.postIndexReport)
 	route("GET /v2/index_report/{manifest}", s.getIndexReport)
 	route("GET /v2/vulnerability_report/{manifest}", s.getVulnerabilityReport)
+	// Requests no route takes answer Clair's error body too, not the mux's
+	// plain text: 405 on a route's path, else 404.
+	for path, ms := range methods {
+		if slices.Contains(ms, http.MethodGet) {
+			ms = append(ms, http.MethodHead)
+		}
+		allow := strings.Join(ms, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, allow))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, fmt.Sprintf("%s %s: no such route", r.Method, r.URL.Path))
+	})
 
 	var h http.Handler = http.TimeoutHandler(mux, s.opt.Timeout, timeoutBody)
 	h = bodyCap(h)

@@ -22,7 +22,7 @@ import (
 )
 
 // writeLayer writes a plain layer tar holding files (path → contents).
-func writeLayer(t *testing.T, dir, name string, files map[string]string) string {
+func writeLayer(t testing.TB, dir, name string, files map[string]string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -88,10 +88,13 @@ func (a *Authenticator) Verify(tok string) error {
 	if a.Now != nil {
 		now = a.Now()
 	}
-	if claims.Exp != nil && now.After(unixTime(*claims.Exp).Add(jwtLeeway)) {
+	// In seconds as floats, as the claims are: any value compares (a
+	// time.Time of int64 nanoseconds ends in 2262).
+	t, leeway := float64(now.UnixNano())/float64(time.Second), jwtLeeway.Seconds()
+	if claims.Exp != nil && t > *claims.Exp+leeway {
 		return errors.New("expired")
 	}
-	if claims.Nbf != nil && now.Before(unixTime(*claims.Nbf).Add(-jwtLeeway)) {
+	if claims.Nbf != nil && t < *claims.Nbf-leeway {
 		return errors.New("not valid yet")
 	}
 	if len(a.Issuers) > 0 && !slices.Contains(a.Issuers, claims.Iss) {
@@ -99,8 +102,6 @@ func (a *Authenticator) Verify(tok string) error {
 	}
 	return nil
 }
-
-func unixTime(f float64) time.Time { return time.Unix(0, int64(f*float64(time.Second))) }
 
 func decodeSegment(seg string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(seg)

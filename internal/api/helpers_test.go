@@ -24,7 +24,7 @@ import (
 var testKey = bytes.Repeat([]byte{7}, pagetoken.KeySize)
 
 // newServer serves a new API over st on 127.0.0.1.
-func newServer(t *testing.T, st *store.Store, mod func(*Options)) (*Server, *httptest.Server) {
+func newServer(t testing.TB, st *store.Store, mod func(*Options)) (*Server, *httptest.Server) {
 	t.Helper()
 	pages, err := pagetoken.New(testKey, pagetoken.DefaultTTL)
 	if err != nil {
@@ -43,7 +43,7 @@ func newServer(t *testing.T, st *store.Store, mod func(*Options)) (*Server, *htt
 	return s, ts
 }
 
-func openStore(t *testing.T) *store.Store {
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), storetest.SQLite(t))
 	if err != nil {
@@ -157,7 +157,7 @@ const trackerDoc = `{
     "releases": {"bookworm": {"status": "resolved", "repositories": {"bookworm": "1.34+dfsg-1.2+deb12u1"}, "fixed_version": "0", "urgency": "not yet assigned"}}}}
 }`
 
-func importTracker(t *testing.T, st *store.Store) {
+func importTracker(t testing.TB, st *store.Store) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "tracker.json")
 	if err := os.WriteFile(p, []byte(trackerDoc), 0o644); err != nil {

@@ -92,7 +92,8 @@ func decodeBody(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
 	}
-	if dec.More() {
+	// Anything but white space after the value is another (or broken) one.
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
 		return errorf(http.StatusBadRequest, "malformed JSON body: data after the JSON value")
 	}
 	return nil

@@ -95,7 +95,12 @@ func (s *Server) listVulnerabilities(w http.ResponseWriter, r *http.Request) err
 	out := vulnEnvelope{Vulnerabilities: []Vulnerability{}}
 	if len(names) > limit {
 		names = names[:limit]
-		tok, err := s.opt.Pages.Encode(vulnPage{NS: ns, After: names[len(names)-1]})
+		// limit 0: an empty page, the next starting where it did (as Clair).
+		after := pos.After
+		if limit > 0 {
+			after = names[limit-1]
+		}
+		tok, err := s.opt.Pages.Encode(vulnPage{NS: ns, After: after})
 		if err != nil {
 			return err
 		}

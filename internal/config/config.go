@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -124,9 +125,17 @@ func Default() Config {
 	}
 }
 
+// MaxSize bounds a configuration file, in bytes (a real one is a few KiB).
+const MaxSize = 1 << 20
+
 // Load reads the YAML file at path over the defaults, and validates it.
 func Load(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -137,9 +146,13 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// Parse reads a YAML document over the defaults, and validates it.
+// Parse reads a YAML document (at most MaxSize bytes) over the defaults,
+// and validates it.
 func Parse(data []byte) (Config, error) {
 	c := Default()
+	if len(data) > MaxSize {
+		return c, fmt.Errorf("larger than %d bytes: not a configuration file", MaxSize)
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return c, err
@@ -160,7 +173,8 @@ func Parse(data []byte) (Config, error) {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	// EOF: an empty document, or nothing under "clair:".
+	if err := dec.Decode(&f); err != nil && err != io.EOF {
 		return c, err
 	}
 	if err := f.apply(&c); err != nil {
@@ -467,6 +481,17 @@ func conninfoURL(s string) (string, error) {
 		}
 	}
 	u.RawQuery = q.Encode()
+	if _, err := url.Parse(u.String()); err != nil {
+		// A socket directory (host=/run/postgresql) or a list of hosts is
+		// no URL host: give host and port as parameters, as pgx reads them.
+		u.Host = ""
+		for _, k := range []string{"host", "port"} {
+			if v := kv[k]; v != "" {
+				q.Set(k, v)
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.String(), nil
 }
 
