@@ -9,6 +9,15 @@
 //     temporary file (at most MaxDBSize bytes, else an error) that is
 //     always removed. An empty file holds no packages. SQLite is opened
 //     read-only and immutable: a -wal file beside the database is not read.
+//   - go-rpmdb loops, leaks goroutines or allocates without bound on
+//     hostile input, so each file is vetted first, by format: SQLite is
+//     queried (checkSQLite); Berkeley DB's hash and overflow pages are
+//     walked (checkBDB); NDB's header, slot pages, blobs and rpm header
+//     indexes are walked (checkNDB): version 0, 1 to 2048 slot pages, at
+//     most MaxPackages packages, each blob inside the file and apart from
+//     the others, its header's entries inside its data and in order. NDB
+//     packages are then read one at a time (listNDB), so that a header
+//     go-rpmdb rejects cannot strand its reader goroutine.
 //   - Version is "[epoch:]version-release", the epoch written whenever the
 //     Epoch tag is present, even as 0 (0:1-2 and 1-2 compare equal); a
 //     missing tag means no epoch.
@@ -112,51 +121,53 @@ func (Cataloger) Parse(path string, r io.Reader) ([]model.Package, error) {
 	return pkgs, nil
 }
 
-// list reads every header of the database file at name. go-rpmdb may panic
-// on a corrupt header; that is returned as an error.
+// list reads every header of the database file at name, a temporary copy
+// that it may rewrite, vetting it by format first (go-rpmdb tries SQLite,
+// then NDB, then Berkeley DB): see checkSQLite, listNDB and checkBDB.
+// go-rpmdb may panic on a corrupt header; that is returned as an error.
 func list(name string) (infos []*rpmdb.PackageInfo, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			infos, err = nil, fmt.Errorf("corrupt rpm database: %v", v)
 		}
 	}()
-	if err := check(name); err != nil {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
 		return nil, err
-	}
-	db, err := rpmdb.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("opening rpm database: %w", err)
-	}
-	defer db.Close()
-	infos, err = db.ListPackages()
-	if err != nil {
-		return nil, fmt.Errorf("reading rpm database: %w", err)
-	}
-	return infos, nil
-}
-
-// check vets the file before go-rpmdb reads it, by format (go-rpmdb tries
-// SQLite, then NDB, then Berkeley DB): see checkSQLite and checkBDB. NDB
-// files are not vetted.
-func check(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	magic := make([]byte, len(sqliteMagic))
 	n, _ := io.ReadFull(f, magic)
 	switch {
 	case string(magic[:n]) == sqliteMagic:
-		return checkSQLite(name)
+		err = checkSQLite(name)
 	case n >= len(ndbMagic) && string(magic[:len(ndbMagic)]) == ndbMagic:
-		return nil
+		return listNDB(f, st.Size())
+	default:
+		err = checkBDB(f, st.Size())
 	}
-	return checkBDB(f, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	return read(name)
+}
+
+// read lists the packages of the database file at name with go-rpmdb.
+func read(name string) ([]*rpmdb.PackageInfo, error) {
+	db, err := rpmdb.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening rpm database: %w", err)
+	}
+	defer db.Close()
+	infos, err := db.ListPackages()
+	if err != nil {
+		return nil, fmt.Errorf("reading rpm database: %w", err)
+	}
+	return infos, nil
 }
 
 // checkSQLite queries an SQLite database before go-rpmdb reads it: on a

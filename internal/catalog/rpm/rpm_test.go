@@ -354,13 +354,9 @@ func TestCorruptSQLiteNoLeak(t *testing.T) {
 			t.Fatal("no error")
 		}
 	}
-	for range 50 {
-		if runtime.NumGoroutine() <= before {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !settled(before) {
+		t.Errorf("goroutines %d -> %d", before, runtime.NumGoroutine())
 	}
-	t.Errorf("goroutines %d -> %d", before, runtime.NumGoroutine())
 }
 
 // TestCorruptBDB breaks a real database in the ways go-rpmdb's reader
