@@ -23,6 +23,10 @@ for pkg in $(go list ./...); do
 		start=$(date +%s)
 		if go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "${secs}s" -fuzzminimizetime 2s >"$out" 2>&1; then
 			result=ok
+		elif grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+			# Go 1.26's coordinator can fail a run at its deadline with no
+			# input at fault (go.dev/issue/75804, fixed in Go 1.27).
+			result="ok (deadline race, go.dev/issue/75804)"
 		else
 			result="FAIL (see below)"
 			failed=$((failed + 1))
