@@ -18,7 +18,8 @@ var errBDB = errors.New("corrupt Berkeley DB")
 // chain through a non-overflow page, neither of which a caller can stop.
 // It rejects such offsets, chains that leave the file or cycle, and more
 // overflow-page visits than four per page of the file. A file whose
-// metadata go-rpmdb itself refuses passes, for go-rpmdb to report.
+// metadata go-rpmdb itself refuses passes, for go-rpmdb to report. Its rpm
+// headers are vetted next, by checkBDBHeaders.
 func checkBDB(f *os.File, size int64) error {
 	meta := make([]byte, 512)
 	if _, err := f.ReadAt(meta, 0); err != nil {
@@ -100,4 +101,36 @@ func checkBDB(f *os.File, size int64) error {
 		}
 	}
 	return nil
+}
+
+// checkBDBHeaders runs checkHeader on every rpm header go-rpmdb's Berkeley
+// DB reader yields, once checkBDB has passed the file (so that the reader
+// ends), naming a failing header by its position, counted from 1. It
+// drains the reader whatever it finds, so that the reader's goroutine
+// ends, and bounds the package count.
+func checkBDBHeaders(name string) error {
+	db, err := bdb.Open(name)
+	if err != nil {
+		return fmt.Errorf("opening rpm database: %w", err)
+	}
+	defer db.Close()
+	var first error
+	n := 0
+	for e := range db.Read() {
+		n++
+		if first != nil {
+			continue
+		}
+		switch {
+		case e.Err != nil:
+			first = fmt.Errorf("reading rpm database: %w", e.Err)
+		case n > MaxPackages:
+			first = fmt.Errorf("more than %d packages", MaxPackages)
+		default:
+			if err := checkHeader(e.Value); err != nil {
+				first = fmt.Errorf("corrupt rpm database: header %d: %w", n, err)
+			}
+		}
+	}
+	return first
 }

@@ -166,12 +166,12 @@ func settled(before int) bool {
 	return false
 }
 
-// parseNDB parses b, reporting the bytes it allocated.
-func parseNDB(b []byte) (pkgs []string, alloc uint64, err error) {
+// parseAlloc parses b as the file name, reporting the bytes it allocated.
+func parseAlloc(name string, b []byte) (pkgs []string, alloc uint64, err error) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	before := ms.TotalAlloc
-	p, err := Cataloger{}.Parse("Packages.db", bytes.NewReader(b))
+	p, err := Cataloger{}.Parse(name, bytes.NewReader(b))
 	runtime.ReadMemStats(&ms)
 	for _, p := range p {
 		pkgs = append(pkgs, row(p))
@@ -179,34 +179,45 @@ func parseNDB(b []byte) (pkgs []string, alloc uint64, err error) {
 	return pkgs, ms.TotalAlloc - before, err
 }
 
+// parseHostile parses b as the file name and returns Parse's error, failing
+// t if Parse lists packages, takes more than 10 seconds, allocates more
+// than 64 MiB or leaves a goroutine behind.
+func parseHostile(t *testing.T, name string, b []byte) error {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	type result struct {
+		pkgs  []string
+		err   error
+		alloc uint64
+	}
+	done := make(chan result)
+	go func() {
+		pkgs, alloc, err := parseAlloc(name, b)
+		done <- result{pkgs, err, alloc}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Parse hangs")
+	}
+	if r.pkgs != nil {
+		t.Errorf("listed %v", r.pkgs)
+	}
+	if r.alloc > 64<<20 {
+		t.Errorf("%d MiB allocated", r.alloc>>20)
+	}
+	if !settled(before) {
+		t.Errorf("goroutines %d -> %d", before, runtime.NumGoroutine())
+	}
+	return r.err
+}
+
 func TestHostileNDB(t *testing.T) {
 	for _, tc := range hostileNDBs() {
 		t.Run(tc.name, func(t *testing.T) {
-			before := runtime.NumGoroutine()
-			type result struct {
-				pkgs  []string
-				err   error
-				alloc uint64
-			}
-			done := make(chan result)
-			go func() {
-				pkgs, alloc, err := parseNDB(tc.b)
-				done <- result{pkgs, err, alloc}
-			}()
-			var r result
-			select {
-			case r = <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Parse hangs")
-			}
-			if r.pkgs != nil || r.err == nil || !strings.Contains(r.err.Error(), tc.err) {
-				t.Errorf("got %v, %v; want an error containing %q", r.pkgs, r.err, tc.err)
-			}
-			if r.alloc > 64<<20 {
-				t.Errorf("%d MiB allocated", r.alloc>>20)
-			}
-			if !settled(before) {
-				t.Errorf("goroutines %d -> %d", before, runtime.NumGoroutine())
+			if err := parseHostile(t, "Packages.db", tc.b); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("got %v; want an error containing %q", err, tc.err)
 			}
 		})
 	}
@@ -314,7 +325,7 @@ func FuzzNDB(f *testing.F) {
 		_, checkErr := checkNDB(file, int64(len(b)))
 		file.Close()
 		before := runtime.NumGoroutine()
-		pkgs, alloc, err := parseNDB(b)
+		pkgs, alloc, err := parseAlloc("Packages.db", b)
 		switch {
 		case err != nil && pkgs != nil:
 			t.Fatal("packages with an error")

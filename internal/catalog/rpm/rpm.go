@@ -12,12 +12,24 @@
 //   - go-rpmdb loops, leaks goroutines or allocates without bound on
 //     hostile input, so each file is vetted first, by format: SQLite is
 //     queried (checkSQLite); Berkeley DB's hash and overflow pages are
-//     walked (checkBDB); NDB's header, slot pages, blobs and rpm header
-//     indexes are walked (checkNDB): version 0, 1 to 2048 slot pages, at
-//     most MaxPackages packages, each blob inside the file and apart from
-//     the others, its header's entries inside its data and in order. NDB
-//     packages are then read one at a time (listNDB), so that a header
-//     go-rpmdb rejects cannot strand its reader goroutine.
+//     walked (checkBDB); NDB's header, slot pages and blobs are walked
+//     (checkNDB): version 0, 1 to 2048 slot pages, at most MaxPackages
+//     packages, each blob inside the file and apart from the others. In
+//     all three formats every rpm header is then vetted (checkHeader)
+//     before go-rpmdb parses any: its entries inside its data and in
+//     order, strings terminated, since go-rpmdb's parser allocates 16
+//     bytes an entry claimed (the runtime dies on 2^31) and scans data as
+//     often as a string array claims strings. A failing header refuses
+//     the database, naming it ("header N": position from 1 in Berkeley
+//     DB, hnum in SQLite; "slot N" in NDB). NDB packages are then read
+//     one at a time (listNDB), so that a header go-rpmdb rejects cannot
+//     strand its reader goroutine. Berkeley DB and SQLite are read in one
+//     go-rpmdb run: a header that checkHeader passes but go-rpmdb rejects
+//     (a bad region trailer, alignment or epoch, say) is an error, and
+//     leaves go-rpmdb's reader goroutine blocked for good on its
+//     unbuffered channel (with an open SQLite connection), for
+//     ListPackages offers no way to stop it. That costs a goroutine, not
+//     unbounded memory or time.
 //   - Version is "[epoch:]version-release", the epoch written whenever the
 //     Epoch tag is present, even as 0 (0:1-2 and 1-2 compare equal); a
 //     missing tag means no epoch.
@@ -123,8 +135,10 @@ func (Cataloger) Parse(path string, r io.Reader) ([]model.Package, error) {
 
 // list reads every header of the database file at name, a temporary copy
 // that it may rewrite, vetting it by format first (go-rpmdb tries SQLite,
-// then NDB, then Berkeley DB): see checkSQLite, listNDB and checkBDB.
-// go-rpmdb may panic on a corrupt header; that is returned as an error.
+// then NDB, then Berkeley DB), its structure and each of its rpm headers
+// (checkHeader): see checkSQLite, listNDB, and checkBDB then
+// checkBDBHeaders. go-rpmdb may panic on a corrupt header; that is
+// returned as an error.
 func list(name string) (infos []*rpmdb.PackageInfo, err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -144,11 +158,13 @@ func list(name string) (infos []*rpmdb.PackageInfo, err error) {
 	n, _ := io.ReadFull(f, magic)
 	switch {
 	case string(magic[:n]) == sqliteMagic:
-		err = checkSQLite(name)
+		err = checkSQLite(name, st.Size())
 	case n >= len(ndbMagic) && string(magic[:len(ndbMagic)]) == ndbMagic:
 		return listNDB(f, st.Size())
 	default:
-		err = checkBDB(f, st.Size())
+		if err = checkBDB(f, st.Size()); err == nil {
+			err = checkBDBHeaders(name)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -170,21 +186,45 @@ func read(name string) ([]*rpmdb.PackageInfo, error) {
 	return infos, nil
 }
 
-// checkSQLite queries an SQLite database before go-rpmdb reads it: on a
+// checkSQLite vets an SQLite database before go-rpmdb reads it: on a
 // failing query go-rpmdb's reader goroutine sends a second error nobody
-// receives and never ends. It also bounds the package count.
-func checkSQLite(name string) error {
+// receives and never ends, and go-rpmdb's header parser allocates and
+// loops without bound on a hostile header. checkSQLite bounds the package
+// count, requires the header blobs to total at most size, the file's size,
+// and runs checkHeader on each, naming a failing one by its hnum.
+func checkSQLite(name string, size int64) error {
 	db, err := sql.Open("sqlite", "file:"+name+"?mode=ro&immutable=1")
 	if err != nil {
 		return fmt.Errorf("opening rpm database: %w", err)
 	}
 	defer db.Close()
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM Packages").Scan(&n); err != nil {
+	var n, total int64
+	if err := db.QueryRow("SELECT count(*), coalesce(sum(octet_length(blob)), 0) FROM Packages").Scan(&n, &total); err != nil {
 		return fmt.Errorf("reading rpm database: %w", err)
 	}
 	if n > MaxPackages {
 		return fmt.Errorf("more than %d packages", MaxPackages)
+	}
+	if total > size {
+		return fmt.Errorf("corrupt rpm database: %d bytes of headers in a %d-byte file", total, size)
+	}
+	rows, err := db.Query("SELECT hnum, blob FROM Packages")
+	if err != nil {
+		return fmt.Errorf("reading rpm database: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var hnum int64
+		var blob sql.RawBytes
+		if err := rows.Scan(&hnum, &blob); err != nil {
+			return fmt.Errorf("reading rpm database: %w", err)
+		}
+		if err := checkHeader(blob); err != nil {
+			return fmt.Errorf("corrupt rpm database: header %d: %w", hnum, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading rpm database: %w", err)
 	}
 	return nil
 }

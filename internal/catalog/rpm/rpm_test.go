@@ -298,13 +298,18 @@ func FuzzParseManifest(f *testing.F) {
 	})
 }
 
-// FuzzParse feeds mutated Berkeley DB files to go-rpmdb through Parse: it
-// must return packages or an error, never panic or hang.
+// FuzzParse feeds mutated Berkeley DB files, real and with hostile headers,
+// to go-rpmdb through Parse: it must return packages or an error, never
+// panic or hang.
 func FuzzParse(f *testing.F) {
 	for _, d := range []string{"centos8-dive", "scalibr-epoch"} {
 		if b, err := os.ReadFile(testdata.Path(f, "pkgdb", "rpm", "bdb", d, "Packages")); err == nil {
 			f.Add(b)
 		}
+	}
+	for _, h := range hostileHeaders {
+		b, _ := bdbWith(f, h.mutate)
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pkgs, err := Cataloger{}.Parse("Packages", bytes.NewReader(b))
