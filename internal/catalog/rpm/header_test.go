@@ -73,17 +73,7 @@ func sqliteWith(t testing.TB, hnum int, mutate func([]byte) string) ([]byte, str
 		t.Fatal(err)
 	}
 	h, want := mutated(t, h, mutate)
-	if _, err := db.Exec("UPDATE Packages SET blob = ? WHERE hnum = ?", h, hnum); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, want
+	return execAndRead(t, db, name, "UPDATE Packages SET blob = ? WHERE hnum = ?", h, hnum), want
 }
 
 // bdbWith returns a copy of the shared centos8-dive Packages whose one
@@ -140,4 +130,43 @@ func TestHostileHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSQLitePackagesNotTable: a database whose Packages is an endless
+// recursive view, or a virtual table, is refused at once.
+func TestSQLitePackagesNotTable(t *testing.T) {
+	for kind, ddl := range map[string]string{
+		"view":          `CREATE VIEW Packages AS WITH RECURSIVE r(hnum, blob) AS (SELECT 1, x'00' UNION ALL SELECT hnum + 1, blob FROM r) SELECT hnum, blob FROM r`,
+		"virtual table": `CREATE VIRTUAL TABLE Packages USING fts5(hnum, blob)`,
+	} {
+		t.Run(kind, func(t *testing.T) {
+			name := filepath.Join(t.TempDir(), "rpmdb.sqlite")
+			db, err := sql.Open("sqlite", name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := execAndRead(t, db, name, ddl)
+			want := "rpmdb.sqlite: corrupt rpm database: Packages is a " + kind + ", not a table"
+			if err := parseHostile(t, "rpmdb.sqlite", b); err == nil || err.Error() != want {
+				t.Errorf("got %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+// execAndRead runs one statement on db, the SQLite database at name,
+// closes it and returns the file's bytes.
+func execAndRead(t testing.TB, db *sql.DB, name, query string, args ...any) []byte {
+	t.Helper()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -189,8 +189,9 @@ func read(name string) ([]*rpmdb.PackageInfo, error) {
 // checkSQLite vets an SQLite database before go-rpmdb reads it: on a
 // failing query go-rpmdb's reader goroutine sends a second error nobody
 // receives and never ends, and go-rpmdb's header parser allocates and
-// loops without bound on a hostile header. checkSQLite bounds the package
-// count, requires the header blobs to total at most size, the file's size,
+// loops without bound on a hostile header. checkSQLite requires Packages
+// to be an ordinary table, bounds the package count, requires the header
+// blobs to total at most size, the file's size,
 // and runs checkHeader on each, naming a failing one by its hnum.
 func checkSQLite(name string, size int64) error {
 	db, err := sql.Open("sqlite", "file:"+name+"?mode=ro&immutable=1")
@@ -198,6 +199,18 @@ func checkSQLite(name string, size int64) error {
 		return fmt.Errorf("opening rpm database: %w", err)
 	}
 	defer db.Close()
+	// A view or a virtual table could loop forever or show these checks
+	// other rows than go-rpmdb reads.
+	var kind, ddl string
+	if err := db.QueryRow("SELECT type, coalesce(sql, '') FROM sqlite_schema WHERE name = 'Packages'").Scan(&kind, &ddl); err != nil {
+		return fmt.Errorf("reading rpm database: no Packages table: %w", err)
+	}
+	if kind == "table" && strings.HasPrefix(strings.ToUpper(strings.Join(strings.Fields(ddl), " ")), "CREATE VIRTUAL") {
+		kind = "virtual table"
+	}
+	if kind != "table" {
+		return fmt.Errorf("corrupt rpm database: Packages is a %s, not a table", kind)
+	}
 	var n, total int64
 	if err := db.QueryRow("SELECT count(*), coalesce(sum(octet_length(blob)), 0) FROM Packages").Scan(&n, &total); err != nil {
 		return fmt.Errorf("reading rpm database: %w", err)
