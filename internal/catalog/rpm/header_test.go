@@ -34,6 +34,11 @@ var hostileHeaders = []struct {
 		binary.BigEndian.PutUint32(h[8+16+12:], 1<<32-1)
 		return "rpm header entry 1: 4294967295 strings unterminated"
 	}},
+	// go-rpmdb rejects it, and leaves its reader goroutine behind.
+	{"tag under 100", func(h []byte) string {
+		binary.BigEndian.PutUint32(h[8+16:], 99) // entry 1
+		return "rpm header entry 1: tag 99, under 100"
+	}},
 }
 
 // mutated returns a copy of header h that mutate changed, and its result;
@@ -169,4 +174,112 @@ func execAndRead(t testing.TB, db *sql.DB, name, query string, args ...any) []by
 		t.Fatal(err)
 	}
 	return b
+}
+
+// rejectedHeaders are rpm headers that go-rpmdb rejects or panics on, with
+// checkHeader's error.
+func rejectedHeaders() []struct {
+	name, err string
+	h         []byte
+} {
+	be := binary.BigEndian
+	// Entries at 8 (region), 24, 40, 56; data at 72: "a", "1", "2" and the
+	// trailer, its offset at 86.
+	good := regionHeader(str(rpmdb.RPMTAG_NAME, "a"), str(rpmdb.RPMTAG_VERSION, "1"), str(rpmdb.RPMTAG_RELEASE, "2"))
+	with := func(h []byte, at int, v uint32) []byte {
+		h = slices.Clone(h)
+		be.PutUint32(h[at:], v)
+		return h
+	}
+	misaligned := rpmHeader(str(rpmdb.RPMTAG_NAME, "a"), rpmEntry{rpmdb.RPMTAG_EPOCH, rpmdb.RPM_INT32_TYPE, 1, make([]byte, 4)})
+	minus := func(n int32) uint32 { return uint32(-n) }
+	return []struct {
+		name, err string
+		h         []byte
+	}{
+		{"region type", "rpm header region tag 63 of type 4 and count 16, want 7 and 16", with(good, 12, rpmdb.RPM_INT32_TYPE)},
+		{"region trailer beyond the data", "rpm header region trailer at data offset 7, outside -16 to 6", with(good, 16, 7)},
+		{"region of too many entries", "rpm header region trailer offset -80, want minus 16 times 1 to 4", with(good, 86, minus(80))},
+		{"region trailer offset unaligned", "rpm header region trailer offset -40, want minus 16 times 1 to 4", with(good, 86, minus(40))},
+		// go-rpmdb panics.
+		{"region of no entries", "rpm header region trailer offset 0, want minus 16 times 1 to 4", with(good, 86, 0)},
+		{"tag under 100", "rpm header entry 0: tag 99, under 100", rpmHeader(str(99, "a"))},
+		{"misaligned", "rpm header entry 1: type 4 at data offset 2, not 4-aligned", with(misaligned, 8+16+8, 2)},
+		{"strings of the string type", "rpm header entry 0: 2 strings of the string type",
+			rpmHeader(rpmEntry{rpmdb.RPMTAG_NAME, rpmdb.RPM_STRING_TYPE, 2, []byte("a\x00b\x00")})},
+		{"null type", "rpm header entry 1: no data", rpmHeader(str(rpmdb.RPMTAG_NAME, "a"), rpmEntry{1100, rpmdb.RPM_NULL_TYPE, 1, nil})},
+		{"no strings", "rpm header entry 1: no data", rpmHeader(str(rpmdb.RPMTAG_NAME, "a"), rpmEntry{1100, rpmdb.RPM_STRING_ARRAY_TYPE, 0, nil})},
+		{"data not packed", "rpm header entries packing 4 data bytes, not 8", rpmHeader(rpmEntry{rpmdb.RPMTAG_SIZE, rpmdb.RPM_INT32_TYPE, 1, make([]byte, 8)})},
+		{"region data not packed", "rpm header entries packing 21 data bytes, not 22", with(good, 8+16+8, 1)},
+		{"epoch of type string", "rpm header entry 0: tag 1003 of type 6", rpmHeader(str(rpmdb.RPMTAG_EPOCH, "1"))},
+		{"short signature", "rpm header entry 0: signature of 3 bytes, want 20",
+			rpmHeader(rpmEntry{rpmdb.RPMTAG_PGP, rpmdb.RPM_BIN_TYPE, 3, []byte{0x89, 2, 4}})},
+		{"short v4 signature", "rpm header entry 0: signature of 20 bytes, want 38",
+			rpmHeader(rpmEntry{rpmdb.RPMTAG_RSAHEADER, rpmdb.RPM_BIN_TYPE, 20, append([]byte{0x89, 1, 0x20}, make([]byte, 17)...)})},
+	}
+}
+
+// goRpmdb lists, with go-rpmdb alone, a one-package NDB file at name of
+// rpm header h; a panic is an error.
+func goRpmdb(name string, h []byte) (infos []*rpmdb.PackageInfo, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			infos, err = nil, fmt.Errorf("panic: %v", v)
+		}
+	}()
+	if err := os.WriteFile(name, ndbFile(1, h), 0o600); err != nil {
+		return nil, err
+	}
+	return read(name)
+}
+
+// TestRejectedHeaders checks that checkHeader refuses, saying why, each
+// header that go-rpmdb refuses or panics on, and that go-rpmdb does.
+func TestRejectedHeaders(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "Packages.db")
+	for _, tc := range rejectedHeaders() {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := checkHeader(tc.h); err == nil || err.Error() != tc.err {
+				t.Errorf("checkHeader: got %v, want %q", err, tc.err)
+			}
+			if _, err := goRpmdb(name, tc.h); err == nil {
+				t.Error("go-rpmdb accepts it")
+			}
+		})
+	}
+}
+
+// FuzzHeaderAgreement checks that go-rpmdb accepts, as one package, every
+// rpm header that checkHeader passes (so checkHeader passes nothing
+// go-rpmdb rejects). Refused headers are not given to go-rpmdb, which may
+// hang or exhaust memory on them.
+func FuzzHeaderAgreement(f *testing.F) {
+	fixtures := fixtureHeaders(f, 3)
+	for _, h := range fixtures {
+		f.Add(h)
+	}
+	f.Add(pkgHeader("a"))
+	// Signatures of the three forms go-rpmdb decodes, just long enough.
+	for _, sig := range [][]byte{{0x89, 2, 3}, {0x89, 1, 0x1c}, {0x89, 1, 0x20}} {
+		sig = append(sig, make([]byte, pgpSize(sig)-len(sig))...)
+		f.Add(regionHeader(str(rpmdb.RPMTAG_NAME, "a"), rpmEntry{rpmdb.RPMTAG_EPOCH, rpmdb.RPM_INT32_TYPE, 1, make([]byte, 4)},
+			rpmEntry{rpmdb.RPMTAG_FILEMODES, rpmdb.RPM_INT16_TYPE, 2, make([]byte, 4)},
+			rpmEntry{rpmdb.RPMTAG_PGP, rpmdb.RPM_BIN_TYPE, uint32(len(sig)), sig}))
+	}
+	for _, h := range rejectedHeaders() {
+		f.Add(h.h)
+	}
+	for _, h := range hostileHeaders {
+		m, _ := mutated(f, fixtures[0], h.mutate)
+		f.Add(m)
+	}
+	name := filepath.Join(f.TempDir(), "Packages.db")
+	f.Fuzz(func(t *testing.T, h []byte) {
+		if checkHeader(h) != nil {
+			return
+		}
+		if infos, err := goRpmdb(name, h); err != nil || len(infos) != 1 {
+			t.Fatalf("checkHeader passes it; go-rpmdb: %d packages, %v", len(infos), err)
+		}
+	})
 }

@@ -19,17 +19,18 @@
 //     before go-rpmdb parses any: its entries inside its data and in
 //     order, strings terminated, since go-rpmdb's parser allocates 16
 //     bytes an entry claimed (the runtime dies on 2^31) and scans data as
-//     often as a string array claims strings. A failing header refuses
-//     the database, naming it ("header N": position from 1 in Berkeley
-//     DB, hnum in SQLite; "slot N" in NDB). NDB packages are then read
-//     one at a time (listNDB), so that a header go-rpmdb rejects cannot
-//     strand its reader goroutine. Berkeley DB and SQLite are read in one
-//     go-rpmdb run: a header that checkHeader passes but go-rpmdb rejects
-//     (a bad region trailer, alignment or epoch, say) is an error, and
-//     leaves go-rpmdb's reader goroutine blocked for good on its
-//     unbuffered channel (with an open SQLite connection), for
-//     ListPackages offers no way to stop it. That costs a goroutine, not
-//     unbounded memory or time.
+//     often as a string array claims strings; and everything else
+//     go-rpmdb's header import checks up to a package (region and
+//     trailer, tags, types, alignment, packing, the types of the tags it
+//     reads, signature lengths), for at the first header it rejects
+//     ListPackages returns and leaves its reader goroutine blocked for
+//     good on an unbuffered channel (with an open SQLite connection).
+//     FuzzHeaderAgreement checks that go-rpmdb accepts every header
+//     checkHeader passes. A failing header refuses the database, naming
+//     it ("header N": position from 1 in Berkeley DB, hnum in SQLite;
+//     "slot N" in NDB). Berkeley DB and SQLite are then read in one
+//     go-rpmdb run; NDB packages one at a time (listNDB), so that not
+//     even a header go-rpmdb rejected could strand its reader.
 //   - Version is "[epoch:]version-release", the epoch written whenever the
 //     Epoch tag is present, even as 0 (0:1-2 and 1-2 compare equal); a
 //     missing tag means no epoch.
