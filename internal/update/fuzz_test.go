@@ -44,8 +44,8 @@ func FuzzImport(f *testing.F) {
 }
 
 // FuzzParseLog: whatever a change log holds, parseLog returns an error or
-// entries with clean relative paths, which read back the same once written
-// out again.
+// entries with clean relative paths that stay below the base (a name such
+// as "..0" is fine), which read back the same once written out again.
 func FuzzParseLog(f *testing.F) {
 	f.Add([]byte("\"2023/cve-2023-6240.json\",\"2024-08-04T10:17:22+00:00\"\n\"2021/cve-2021-47343.json\",\"2024-07-29T18:39:58+00:00\""))
 	f.Add([]byte("\"../etc/passwd\",\"2024-08-04T10:17:22+00:00\"\n"))
@@ -59,7 +59,7 @@ func FuzzParseLog(f *testing.F) {
 		var b bytes.Buffer
 		w := csv.NewWriter(&b)
 		for _, e := range log {
-			if e.Path == "" || path.IsAbs(e.Path) || path.Clean(e.Path) != e.Path || strings.HasPrefix(e.Path, "..") {
+			if e.Path == "" || path.IsAbs(e.Path) || path.Clean(e.Path) != e.Path || e.Path == ".." || strings.HasPrefix(e.Path, "../") {
 				t.Fatalf("path %q accepted", e.Path)
 			}
 			w.Write([]string{e.Path, e.At.Format(time.RFC3339Nano)})
