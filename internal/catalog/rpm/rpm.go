@@ -192,8 +192,8 @@ func read(name string) ([]*rpmdb.PackageInfo, error) {
 // receives and never ends, and go-rpmdb's header parser allocates and
 // loops without bound on a hostile header. checkSQLite requires Packages
 // to be an ordinary table, bounds the package count, requires the header
-// blobs to total at most size, the file's size,
-// and runs checkHeader on each, naming a failing one by its hnum.
+// blobs to total at most size (the file's), and runs checkHeader on each,
+// naming a failing one by its hnum.
 func checkSQLite(name string, size int64) error {
 	db, err := sql.Open("sqlite", "file:"+name+"?mode=ro&immutable=1")
 	if err != nil {
