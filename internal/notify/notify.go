@@ -280,10 +280,12 @@ func (n *Notifier) pass(ctx context.Context) ([]string, error) {
 		// States keep no descriptions: the old side shows the current
 		// description of the same vulnerability, when it still affects
 		// something.
+		var desc string
+		for _, f := range newF {
+			desc = cmp.Or(desc, f.description)
+		}
 		for i := range oldF {
-			for _, f := range newF {
-				oldF[i].description = cmp.Or(oldF[i].description, f.description)
-			}
+			oldF[i].description = desc
 		}
 		if note.Old, err = vulnJSON(oldF); err != nil {
 			return nil, err
